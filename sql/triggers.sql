@@ -1,0 +1,180 @@
+-- Triggers that keep the rating tables consistent. The rating of each usage
+-- row is in Rust (rating.rate_usage); posting is one set-based statement per
+-- INSERT/COPY statement, so a 200,000-row INSERT ... SELECT updates each
+-- touched balance once.
+
+COMMENT ON FUNCTION rating.rate_usage() IS 'BEFORE INSERT row trigger on rating.usage: prices the row with the tariff in force at occurred_at and fills in charge, currency, tariff_id, rate_id, billed_quantity, breakdown and rated_at.';
+COMMENT ON FUNCTION rating.validate_rate() IS 'BEFORE INSERT OR UPDATE row trigger on rating.rates: refuses terms the rating engine would refuse (SQLSTATE 23514).';
+COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its cached tariffs and accounts once this transaction commits.';
+COMMENT ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text) IS 'What a usage event would cost, computed exactly as an INSERT into rating.usage would, posting nothing. Same errors as the insert.';
+
+CREATE TRIGGER usage_rate BEFORE INSERT ON rating.usage
+    FOR EACH ROW EXECUTE FUNCTION rating.rate_usage();
+COMMENT ON TRIGGER usage_rate ON rating.usage IS 'Prices every inserted usage row.';
+
+CREATE FUNCTION rating.post_usage_charges() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    expected bigint;
+    posted   bigint;
+BEGIN
+    -- Lock every touched balance in account order before changing any, so
+    -- that concurrent multi-account statements queue instead of deadlocking.
+    PERFORM 1
+       FROM rating.balances b
+      WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
+      ORDER BY b.account_id
+        FOR UPDATE;
+
+    -- One UPDATE per touched account for the whole statement; its entry
+    -- numbers continue the account's gapless sequence.
+    WITH per_account AS (
+        SELECT account_id, sum(charge) AS total, count(*) AS entries
+          FROM rated_usage
+         GROUP BY account_id
+    ), bumped AS (
+        UPDATE rating.balances b
+           SET balance = b.balance - p.total,
+               last_entry_no = b.last_entry_no + p.entries,
+               updated_at = now()
+          FROM per_account p
+         WHERE b.account_id = p.account_id
+     RETURNING b.account_id, b.last_entry_no - p.entries AS entries_before
+    )
+    INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description)
+    SELECT u.account_id,
+           bumped.entries_before + row_number() OVER (PARTITION BY u.account_id ORDER BY u.usage_id),
+           'charge',
+           -u.charge,
+           u.currency,
+           u.usage_id,
+           u.service || coalesce(' to ' || u.destination, '') || ', quantity ' || u.quantity
+      FROM rated_usage u
+      JOIN bumped ON bumped.account_id = u.account_id;
+
+    GET DIAGNOSTICS posted = ROW_COUNT;
+    SELECT count(*) INTO expected FROM rated_usage;
+    IF posted <> expected THEN
+        -- Only possible if an account lost its balance row: refuse rather
+        -- than accept usage that is not on the ledger.
+        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', expected, posted
+            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: appends one ledger entry per rated row and moves each touched balance once, locking balances in account order.';
+
+CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
+    REFERENCING NEW TABLE AS rated_usage
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage_charges();
+COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
+
+CREATE FUNCTION rating.refuse_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'rating.% does not allow %', TG_TABLE_NAME, TG_OP
+        USING ERRCODE = 'feature_not_supported',
+              HINT = CASE TG_TABLE_NAME
+                  WHEN 'ledger' THEN 'The ledger is append-only: post a correcting entry instead.'
+                  ELSE 'A rated usage row is final: its charge is on the ledger.'
+              END;
+END
+$$;
+COMMENT ON FUNCTION rating.refuse_change() IS 'Trigger that refuses UPDATE/DELETE/TRUNCATE on append-only tables.';
+
+CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON rating.ledger
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON rating.ledger
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER usage_final BEFORE UPDATE ON rating.usage
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+COMMENT ON TRIGGER ledger_append_only ON rating.ledger IS 'Ledger rows are never changed or removed.';
+COMMENT ON TRIGGER ledger_no_truncate ON rating.ledger IS 'Ledger rows are never removed.';
+COMMENT ON TRIGGER usage_final ON rating.usage IS 'Rated usage is not edited in place: the ledger already holds its charge.';
+
+CREATE FUNCTION rating.open_balances() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO rating.balances (account_id) SELECT account_id FROM new_accounts;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.open_balances() IS 'Gives every new account its zero balance row.';
+CREATE TRIGGER accounts_open_balance AFTER INSERT ON rating.accounts
+    REFERENCING NEW TABLE AS new_accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.open_balances();
+COMMENT ON TRIGGER accounts_open_balance ON rating.accounts IS 'Creates the balance row of each new account.';
+
+CREATE FUNCTION rating.check_currency_fixed() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.currency IS DISTINCT FROM OLD.currency THEN
+        RAISE EXCEPTION 'the currency of rating.% % cannot change from % to %',
+                TG_TABLE_NAME, CASE TG_TABLE_NAME WHEN 'accounts' THEN OLD.account_id ELSE OLD.tariff_id END,
+                OLD.currency, NEW.currency
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Create a new account or tariff in the other currency.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION rating.check_currency_fixed() IS 'Refuses a change of currency of an account or tariff: ledgers and subscriptions rely on it.';
+CREATE TRIGGER accounts_currency_fixed BEFORE UPDATE OF currency ON rating.accounts
+    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed();
+CREATE TRIGGER tariffs_currency_fixed BEFORE UPDATE OF currency ON rating.tariffs
+    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed();
+COMMENT ON TRIGGER accounts_currency_fixed ON rating.accounts IS 'An account keeps its currency.';
+COMMENT ON TRIGGER tariffs_currency_fixed ON rating.tariffs IS 'A tariff keeps its currency.';
+
+CREATE FUNCTION rating.check_subscription_currency() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    account_currency text;
+    tariff_currency  text;
+BEGIN
+    SELECT currency INTO account_currency FROM rating.accounts WHERE account_id = NEW.account_id;
+    SELECT currency INTO tariff_currency FROM rating.tariffs WHERE tariff_id = NEW.tariff_id;
+    IF account_currency <> tariff_currency THEN
+        RAISE EXCEPTION 'tariff % prices in % but account % is in %',
+                NEW.tariff_id, tariff_currency, NEW.account_id, account_currency
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Subscribe the account to a tariff in its own currency.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION rating.check_subscription_currency() IS 'Refuses a subscription to a tariff in another currency than the account''s.';
+CREATE TRIGGER subscriptions_currency BEFORE INSERT OR UPDATE ON rating.subscriptions
+    FOR EACH ROW EXECUTE FUNCTION rating.check_subscription_currency();
+COMMENT ON TRIGGER subscriptions_currency ON rating.subscriptions IS 'Tariff and account must share a currency.';
+
+CREATE TRIGGER rates_validate BEFORE INSERT OR UPDATE ON rating.rates
+    FOR EACH ROW EXECUTE FUNCTION rating.validate_rate();
+COMMENT ON TRIGGER rates_validate ON rating.rates IS 'Refuses rate terms the engine would refuse.';
+
+CREATE TRIGGER currencies_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.currencies
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER tariffs_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tariffs
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER rates_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.rates
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER accounts_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER subscriptions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts in every session at commit.';
+COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts in every session at commit.';

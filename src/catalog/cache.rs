@@ -1,0 +1,71 @@
+//! Per-backend maps of compiled tariffs and account plans.
+//!
+//! Entries are tagged with the invalidation generation they were loaded in;
+//! a bump of the generation (a committed or own change to the catalog tables)
+//! empties the maps on next use. No `RefCell` borrow is held across a load,
+//! because a load runs SPI, and SPI can deliver invalidations re-entrantly.
+
+use super::{invalidation, AccountPlan};
+use crate::engine::Tariff;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+#[derive(Default)]
+pub(super) struct Maps {
+    generation: u64,
+    accounts: HashMap<i64, Rc<AccountPlan>>,
+    tariffs: HashMap<i64, Rc<Tariff>>,
+}
+
+/// Either kind of cached value, so one lookup routine serves both maps.
+pub(super) trait Cached: Sized {
+    fn map(maps: &mut Maps) -> &mut HashMap<i64, Rc<Self>>;
+}
+
+impl Cached for AccountPlan {
+    fn map(maps: &mut Maps) -> &mut HashMap<i64, Rc<Self>> {
+        &mut maps.accounts
+    }
+}
+
+impl Cached for Tariff {
+    fn map(maps: &mut Maps) -> &mut HashMap<i64, Rc<Self>> {
+        &mut maps.tariffs
+    }
+}
+
+thread_local! {
+    static MAPS: RefCell<Maps> = RefCell::new(Maps::default());
+}
+
+impl Maps {
+    fn current(&mut self, generation: u64) -> &mut Self {
+        if self.generation != generation {
+            self.accounts.clear();
+            self.tariffs.clear();
+            self.generation = generation;
+        }
+        self
+    }
+}
+
+pub(super) fn get_or_load<T: Cached, E>(
+    key: i64,
+    load: impl FnOnce() -> Result<T, E>,
+) -> Result<Rc<T>, E> {
+    let generation = invalidation::current_generation();
+    let hit = MAPS.with_borrow_mut(|maps| T::map(maps.current(generation)).get(&key).cloned());
+    if let Some(value) = hit {
+        return Ok(value);
+    }
+    let loaded = Rc::new(load()?);
+    // An invalidation that arrived during the load may make it stale: use it
+    // for this call, but do not keep it.
+    if invalidation::current_generation() == generation {
+        MAPS.with_borrow_mut(|maps| {
+            T::map(maps.current(generation)).insert(key, Rc::clone(&loaded))
+        });
+    }
+    Ok(loaded)
+}

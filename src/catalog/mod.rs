@@ -1,0 +1,39 @@
+//! The catalog layer: reads tariffs and accounts from the rating tables into
+//! engine structures, keeps them in backend memory, and drops them when any
+//! session commits a change to those tables (see [`invalidation`]).
+
+mod cache;
+mod error;
+pub mod invalidation;
+mod load;
+
+pub use error::CatalogError;
+
+use crate::engine::{Period, Tariff, Timestamp};
+use std::rc::Rc;
+
+/// What rating needs to know about an account: its currency and which tariff
+/// its subscriptions name over time.
+#[derive(Debug)]
+pub struct AccountPlan {
+    pub currency: String,
+    subscriptions: Vec<(Period, i64)>,
+}
+
+impl AccountPlan {
+    /// The tariff of the subscription in force at `at`, if any.
+    pub fn tariff_at(&self, at: Timestamp) -> Option<i64> {
+        self.subscriptions
+            .iter()
+            .find(|(period, _)| period.contains(at))
+            .map(|&(_, tariff_id)| tariff_id)
+    }
+}
+
+pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
+    cache::get_or_load(account_id, || load::account(account_id))
+}
+
+pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
+    cache::get_or_load(tariff_id, || load::tariff(tariff_id))
+}

@@ -1,0 +1,19 @@
+//! The rating math. Plain Rust: no pgrx types, no SQL, no I/O.
+//!
+//! A [`Tariff`] is compiled once from validated [`Rate`]s and then prices
+//! [`UsageEvent`]s: it picks the rate (service, longest destination prefix,
+//! effective period) and applies the rate's [`RateTerms`] (increments, connect
+//! fee, minimum, currency rounding). Every failure is a typed error that the
+//! PostgreSQL layer maps to an SQLSTATE.
+
+mod error;
+mod money;
+mod pricing;
+mod tariff;
+mod time;
+
+pub use error::{RatingError, TariffError};
+pub use money::{Currency, RoundingMode};
+pub use pricing::{Priced, RateTerms, MAX_QUANTITY};
+pub use tariff::{Rate, Tariff, UsageEvent};
+pub use time::{Period, Timestamp};

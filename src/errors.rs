@@ -1,0 +1,137 @@
+//! Every error pg_rating raises, mapped to an SQLSTATE with a message that
+//! names the offending value and, where it helps, a hint.
+
+use crate::catalog::CatalogError;
+use crate::engine::{RatingError, TariffError};
+use crate::numeric::NumericError;
+use crate::usage::UsageError;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode::{self, *};
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgLogLevel;
+
+const FUNCTION: &str = "pg_rating";
+
+fn report(code: PgSqlErrorCode, message: String) -> ErrorReport {
+    ErrorReport::new(code, message, FUNCTION)
+}
+
+/// Raises `error` as a PostgreSQL ERROR; the transaction (or subtransaction)
+/// is aborted, so nothing of the failed statement is left behind.
+pub fn raise(error: impl Into<ErrorReport>) -> ! {
+    error.into().report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+pub fn numeric(column: &str, error: &NumericError) -> ErrorReport {
+    match error {
+        NumericError::NotFinite(text) => report(
+            ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{column} {text} is not a finite number"),
+        ),
+        NumericError::OutOfRange(text) => report(
+            ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            format!("{column} {text} is outside the range pg_rating can price exactly"),
+        )
+        .set_hint("Values are limited to 28 significant digits."),
+    }
+}
+
+pub fn not_null(table: &str, column: &str) -> ErrorReport {
+    report(
+        ERRCODE_NOT_NULL_VIOLATION,
+        format!("null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"),
+    )
+}
+
+impl From<CatalogError> for ErrorReport {
+    fn from(error: CatalogError) -> Self {
+        let code = match &error {
+            CatalogError::UnknownAccount(_) | CatalogError::UnknownTariff(_) => {
+                ERRCODE_FOREIGN_KEY_VIOLATION
+            }
+            CatalogError::InvalidTariff { .. } => ERRCODE_CHECK_VIOLATION,
+            CatalogError::Internal(_) => ERRCODE_INTERNAL_ERROR,
+        };
+        let hint = match &error {
+            CatalogError::UnknownAccount(_) => Some("Create the account in rating.accounts first."),
+            CatalogError::InvalidTariff { .. } => {
+                Some("Correct the tariff's rates in rating.rates.")
+            }
+            _ => None,
+        };
+        let report = report(code, error.to_string());
+        match hint {
+            Some(hint) => report.set_hint(hint),
+            None => report,
+        }
+    }
+}
+
+impl From<UsageError> for ErrorReport {
+    fn from(error: UsageError) -> Self {
+        match error {
+            UsageError::NullColumn(column) => not_null("usage", column),
+            UsageError::Quantity(error) => numeric("quantity", &error),
+            UsageError::Catalog(error) => error.into(),
+            UsageError::NoSubscription { account_id, occurred_at } => report(
+                ERRCODE_NO_DATA_FOUND,
+                format!("account {account_id} has no subscription in force at {occurred_at}"),
+            )
+            .set_hint("Add a row to rating.subscriptions whose period covers occurred_at."),
+            UsageError::CurrencyMismatch { account_id, account_currency, given } => report(
+                ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("usage currency \"{given}\" does not match account {account_id}'s currency \"{account_currency}\""),
+            )
+            .set_hint("Leave usage.currency NULL: rating fills it in."),
+            UsageError::TariffCurrency { account_id, tariff_id, account_currency, tariff_currency } => report(
+                ERRCODE_CHECK_VIOLATION,
+                format!(
+                    "tariff {tariff_id} prices in \"{tariff_currency}\" but account {account_id} is in \"{account_currency}\""
+                ),
+            ),
+            UsageError::Rating { account_id, tariff_id, occurred_at, error } => {
+                rating(error, account_id, tariff_id, occurred_at.to_string())
+            }
+        }
+    }
+}
+
+fn rating(error: RatingError, account_id: i64, tariff_id: i64, occurred_at: String) -> ErrorReport {
+    let code = match error {
+        RatingError::NoRate { .. } => ERRCODE_NO_DATA_FOUND,
+        RatingError::NegativeQuantity(_)
+        | RatingError::QuantityTooLarge(_)
+        | RatingError::ChargeOutOfRange { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+    };
+    let report = match &error {
+        RatingError::NoRate { .. } => report(
+            code,
+            format!("{error} in tariff {tariff_id} (account {account_id}) at {occurred_at}"),
+        )
+        .set_hint("Add a rate for the service to the tariff, or correct the usage row's service."),
+        _ => report(code, format!("{error} (account {account_id})")),
+    };
+    report
+}
+
+/// A rate row refused at write time, named by its tariff, service and prefix.
+pub fn invalid_rate(
+    error: TariffError,
+    tariff_id: i64,
+    service: &str,
+    prefix: &str,
+) -> ErrorReport {
+    report(
+        ERRCODE_CHECK_VIOLATION,
+        format!("invalid rate for tariff {tariff_id}, service \"{service}\", prefix \"{prefix}\": {error}"),
+    )
+    .set_hint("Increments and per_quantity must be positive; prices, fees and minimums must not be negative.")
+}
+
+/// Something the schema promises cannot happen did: a bug, reported as such.
+pub fn report_internal(what: String) -> ErrorReport {
+    report(
+        ERRCODE_INTERNAL_ERROR,
+        format!("pg_rating internal error: {what}"),
+    )
+}

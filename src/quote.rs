@@ -1,0 +1,50 @@
+//! `rating.quote()`: what a usage event would cost, posting nothing.
+
+use crate::errors::raise;
+use crate::numeric::to_numeric;
+use crate::usage::{self, UsageError, UsageInput};
+use pgrx::prelude::*;
+use pgrx::AnyNumeric;
+
+fn given<T>(value: Option<T>, name: &'static str) -> T {
+    value.unwrap_or_else(|| raise(UsageError::NullColumn(name)))
+}
+
+/// Prices an event exactly as an INSERT into rating.usage would, with the
+/// same errors, but writes nothing.
+#[pg_extern(stable, parallel_restricted)]
+fn quote(
+    account_id: Option<i64>,
+    service: Option<String>,
+    quantity: Option<AnyNumeric>,
+    occurred_at: default!(Option<TimestampWithTimeZone>, "now()"),
+    destination: default!(Option<String>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(charge, AnyNumeric),
+        name!(currency, String),
+        name!(tariff_id, i64),
+        name!(rate_id, i64),
+        name!(billed_quantity, AnyNumeric),
+        name!(breakdown, String),
+    ),
+> {
+    let input = UsageInput {
+        account_id: given(account_id, "account_id"),
+        service: given(service, "service"),
+        quantity: given(quantity, "quantity"),
+        occurred_at: given(occurred_at, "occurred_at"),
+        destination,
+        currency: None,
+    };
+    let rated = usage::rate(&input).unwrap_or_else(|e| raise(e));
+    TableIterator::once((
+        to_numeric(rated.priced.charge),
+        rated.currency,
+        rated.tariff_id,
+        rated.priced.rate_id,
+        to_numeric(rated.priced.billed_quantity),
+        rated.priced.breakdown,
+    ))
+}
