@@ -119,19 +119,18 @@ AS $$
 BEGIN
     IF NEW.currency IS DISTINCT FROM OLD.currency THEN
         RAISE EXCEPTION 'the currency of rating.% % cannot change from % to %',
-                TG_TABLE_NAME, CASE TG_TABLE_NAME WHEN 'accounts' THEN OLD.account_id ELSE OLD.tariff_id END,
-                OLD.currency, NEW.currency
+                TG_TABLE_NAME, to_jsonb(OLD) ->> TG_ARGV[0], OLD.currency, NEW.currency
             USING ERRCODE = 'check_violation',
                   HINT = 'Create a new account or tariff in the other currency.';
     END IF;
     RETURN NEW;
 END
 $$;
-COMMENT ON FUNCTION rating.check_currency_fixed() IS 'Refuses a change of currency of an account or tariff: ledgers and subscriptions rely on it.';
+COMMENT ON FUNCTION rating.check_currency_fixed() IS 'Refuses a change of currency of an account or tariff: ledgers and subscriptions rely on it. Its argument names the key column shown in the message.';
 CREATE TRIGGER accounts_currency_fixed BEFORE UPDATE OF currency ON rating.accounts
-    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed();
+    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed('account_id');
 CREATE TRIGGER tariffs_currency_fixed BEFORE UPDATE OF currency ON rating.tariffs
-    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed();
+    FOR EACH ROW EXECUTE FUNCTION rating.check_currency_fixed('tariff_id');
 COMMENT ON TRIGGER accounts_currency_fixed ON rating.accounts IS 'An account keeps its currency.';
 COMMENT ON TRIGGER tariffs_currency_fixed ON rating.tariffs IS 'A tariff keeps its currency.';
 

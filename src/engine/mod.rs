@@ -9,6 +9,8 @@
 mod error;
 mod money;
 mod pricing;
+#[cfg(test)]
+mod properties;
 mod tariff;
 mod time;
 

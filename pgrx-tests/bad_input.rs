@@ -1,0 +1,97 @@
+// Every refused input: the SQLSTATE, a message naming the value, and nothing
+// left behind. Each statement runs in its own subtransaction (tests.error_of).
+
+const USAGE: &str = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination, currency) VALUES";
+
+#[pg_test]
+fn bad_usage_rows_are_refused_with_their_sqlstate() {
+    fixture();
+    let cases: &[(&str, &str)] = &[
+        ("(999, 'sms', 1, now(), NULL, NULL)", "23503: account 999 does not exist"),
+        ("(3003, 'sms', 1, now(), NULL, NULL)", "P0002: account 3003 has no subscription in force at"),
+        ("(3001, 'sms', 1, '2025-12-31 23:00+00', NULL, NULL)", "P0002: account 3001 has no subscription in force at 2025-12-31"),
+        ("(3002, 'fax', 1, now(), NULL, NULL)", "P0002: no rate for service \"fax\" in tariff 1001 (account 3002)"),
+        ("(3004, 'sms', 1, now(), '+1555', NULL)", "P0002: no rate for service \"sms\" to destination \"+1555\" in tariff 1002"),
+        ("(NULL, 'sms', 1, now(), NULL, NULL)", "23502: null value in column \"account_id\""),
+        ("(3002, NULL, 1, now(), NULL, NULL)", "23502: null value in column \"service\""),
+        ("(3002, 'sms', NULL, now(), NULL, NULL)", "23502: null value in column \"quantity\""),
+        ("(3002, 'sms', 1, NULL, NULL, NULL)", "23502: null value in column \"occurred_at\""),
+        ("(3002, 'sms', -1, now(), NULL, NULL)", "22003: quantity -1 is negative"),
+        ("(3002, 'sms', 'NaN', now(), NULL, NULL)", "22003: quantity NaN is not a finite number"),
+        ("(3002, 'sms', 'Infinity', now(), NULL, NULL)", "22003: quantity Infinity is not a finite number"),
+        ("(3002, 'sms', 1e20, now(), NULL, NULL)", "22003: quantity 100000000000000000000 exceeds the largest quantity"),
+        ("(3002, 'sms', 1e40, now(), NULL, NULL)", "22003: quantity 10000000000000000000000000000000000000000 is outside the range"),
+        ("(3002, 'sms', 1, now(), NULL, 'USD')", "22023: usage currency \"USD\" does not match account 3002's currency \"EUR\""),
+    ];
+    for (values, expected) in cases {
+        let error = text(&format!("SELECT tests.error_of($${USAGE} {values}$$)"));
+        assert!(error.starts_with(expected), "{values}\n  expected: {expected}\n  got:      {error}");
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.balances WHERE balance <> 0 OR last_entry_no <> 0"), 0);
+}
+
+#[pg_test]
+fn bad_tariff_data_is_refused_on_write() {
+    fixture();
+    let rate = "INSERT INTO rating.rates (tariff_id, service, destination_prefix, price, first_increment, next_increment, per_quantity, connect_fee, minimum_charge, valid_from, valid_to) VALUES";
+    let cases: &[(String, &str)] = &[
+        (format!("{rate} (1001, 'mms', '', 0.1, 0, 1, 1, 0, 0, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"\": first_increment must be greater than zero, not 0"),
+        (format!("{rate} (1001, 'mms', '', 0.1, 1, 0, 1, 0, 0, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"\": next_increment must be greater than zero, not 0"),
+        (format!("{rate} (1001, 'mms', '', 0.1, 1, 1, -60, 0, 0, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"\": per_quantity must be greater than zero, not -60"),
+        (format!("{rate} (1001, 'mms', '7', -0.01, 1, 1, 1, 0, 0, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"7\": price must not be negative, not -0.01"),
+        (format!("{rate} (1001, 'mms', '', 0.1, 1, 1, 1, -1, 0, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"\": connect_fee must not be negative, not -1"),
+        (format!("{rate} (1001, 'mms', '', 0.1, 1, 1, 1, 0, -2, '-infinity', NULL)"),
+         "23514: invalid rate for tariff 1001, service \"mms\", prefix \"\": minimum_charge must not be negative, not -2"),
+        (format!("{rate} (1001, 'mms', '', 'NaN', 1, 1, 1, 0, 0, '-infinity', NULL)"),
+         "22003: price NaN is not a finite number"),
+        (format!("{rate} (1001, 'mms', '', 0.1, 1, 1, 1, 0, 0, '2026-02-01', '2026-01-01')"),
+         "23514: new row for relation \"rates\" violates check constraint \"rates_period_not_empty\""),
+        (format!("{rate} (1001, 'voice', '+44', 0.1, 1, 1, 1, 0, 0, '2026-02-01', NULL)"),
+         "23P01: conflicting key value violates exclusion constraint \"rates_no_overlapping_versions\""),
+        (format!("{rate} (9999, 'sms', '', 0.1, 1, 1, 1, 0, 0, '-infinity', NULL)"),
+         "23503: insert or update on table \"rates\" violates foreign key constraint"),
+        ("UPDATE rating.rates SET first_increment = 0 WHERE rate_id = 2001".into(),
+         "23514: invalid rate for tariff 1001, service \"voice\", prefix \"\": first_increment must be greater than zero, not 0"),
+        ("INSERT INTO rating.tariffs (code, name, currency, rounding_mode) VALUES ('X', 'X', 'EUR', 'bankers')".into(),
+         "23514: new row for relation \"tariffs\" violates check constraint \"tariffs_rounding_mode_known\""),
+        ("INSERT INTO rating.tariffs (code, name, currency) VALUES ('X', 'X', 'XYZ')".into(),
+         "23503: insert or update on table \"tariffs\" violates foreign key constraint"),
+        ("INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3003, 1002)".into(),
+         "23514: tariff 1002 prices in USD but account 3003 is in EUR"),
+        ("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3002, 1001, '2026-01-01')".into(),
+         "23P01: conflicting key value violates exclusion constraint \"subscriptions_no_overlap\""),
+        ("UPDATE rating.accounts SET currency = 'USD' WHERE account_id = 3002".into(),
+         "23514: the currency of rating.accounts 3002 cannot change from EUR to USD"),
+        ("UPDATE rating.tariffs SET currency = 'USD' WHERE tariff_id = 1001".into(),
+         "23514: the currency of rating.tariffs 1001 cannot change from EUR to USD"),
+    ];
+    for (statement, expected) in cases {
+        let error = text(&format!("SELECT tests.error_of($${statement}$$)"));
+        assert!(error.starts_with(expected), "{statement}\n  expected: {expected}\n  got:      {error}");
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.rates"), 5);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.tariffs"), 2);
+}
+
+#[pg_test]
+fn quote_refuses_what_insert_refuses() {
+    fixture();
+    let cases = [
+        ("rating.quote(3002, NULL, 1)", "23502: null value in column \"service\""),
+        ("rating.quote(NULL, 'sms', 1)", "23502: null value in column \"account_id\""),
+        ("rating.quote(424242, 'sms', 1)", "23503: account 424242 does not exist"),
+        ("rating.quote(3002, 'sms', -5)", "22003: quantity -5 is negative"),
+        ("rating.quote(3002, 'fax', 1)", "P0002: no rate for service \"fax\""),
+    ];
+    for (call, expected) in cases {
+        let error = text(&format!("SELECT tests.error_of($$SELECT * FROM {call}$$)"));
+        assert!(error.starts_with(expected), "{call}\n  expected: {expected}\n  got:      {error}");
+    }
+}

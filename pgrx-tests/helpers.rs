@@ -1,0 +1,55 @@
+// Helpers shared by the in-database test suites (included into `mod tests`
+// in src/lib.rs). Each test runs in its own transaction, rolled back at the end.
+
+use pgrx::datum::{FromDatum, IntoDatum};
+use pgrx::prelude::*;
+
+extension_sql!(
+    r#"
+CREATE FUNCTION tests.error_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$;
+"#,
+    name = "test_helpers",
+    requires = ["views"]
+);
+
+fn run(sql: &str) {
+    Spi::run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+fn one<T: FromDatum + IntoDatum>(sql: &str) -> T {
+    Spi::get_one::<T>(sql)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: NULL"))
+}
+
+fn text(sql: &str) -> String {
+    one::<String>(sql)
+}
+
+fn fixture() {
+    run(include_str!("fixture.sql"));
+}
+
+/// The two invariants every test ends on: each balance is the sum of its
+/// ledger, and each usage row has exactly one ledger entry of -charge.
+fn assert_books_balance() {
+    let unbalanced = one::<i64>(
+        "SELECT count(*) FROM rating.balances b
+          WHERE b.balance <> (SELECT coalesce(sum(amount), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
+    );
+    assert_eq!(unbalanced, 0, "balances that differ from their ledger");
+    let mischarged = one::<i64>(
+        "SELECT count(*) FROM rating.usage u
+          WHERE (SELECT count(*) FROM rating.ledger l
+                  WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id AND l.amount = -u.charge) <> 1",
+    );
+    assert_eq!(mischarged, 0, "usage rows without exactly one matching ledger entry");
+}

@@ -1,0 +1,176 @@
+// The trigger path: every way of inserting usage prices and posts every row.
+
+#[pg_test]
+fn single_row_insert_is_priced_and_posted() {
+    fixture();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination)
+         VALUES (3001, 'voice', 61, '2026-03-01 10:00+00', '+33123456')");
+    let row = text(
+        "SELECT concat_ws('|', charge, currency, tariff_id, rate_id, billed_quantity) FROM rating.usage WHERE account_id = 3001",
+    );
+    assert_eq!(row, "0.24|EUR|1001|2001|120");
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3001"), "-0.24");
+    assert_eq!(
+        text("SELECT concat_ws('|', entry_no, kind, amount) FROM rating.ledger WHERE account_id = 3001"),
+        "1|charge|-0.24"
+    );
+    assert!(text("SELECT breakdown FROM rating.usage WHERE account_id = 3001").contains("billed as 120"));
+    assert_books_balance();
+}
+
+#[pg_test]
+fn multi_row_insert_numbers_entries_per_account() {
+    fixture();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES
+         (3001, 'voice', 61, '2026-03-01 10:00+00', '33123'),
+         (3001, 'voice', 31, '2026-03-01 11:00+00', '+442079460000'),
+         (3002, 'sms',    1, '2026-03-01 12:00+00', NULL),
+         (3002, 'data', 2.3, '2026-03-01 13:00+00', NULL),
+         (3002, 'data', 0.5, '2026-03-01 14:00+00', NULL)");
+    // By hand: 0.24; 36 s at 0.06/min + 0.02 = 0.056 -> 0.06; 0.05; 3 MB = 0.03; 1 MB = 0.01 -> minimum 0.03.
+    assert_eq!(
+        text("SELECT string_agg(charge::text, ',' ORDER BY usage_id) FROM rating.usage"),
+        "0.24,0.06,0.05,0.03,0.03"
+    );
+    assert_eq!(
+        text("SELECT string_agg(account_id || ':' || balance, ',' ORDER BY account_id) FROM rating.balances WHERE last_entry_no > 0"),
+        "3001:-0.30,3002:-0.11"
+    );
+    assert_eq!(
+        text("SELECT string_agg(account_id || '#' || entry_no, ',' ORDER BY account_id, entry_no) FROM rating.ledger"),
+        "3001#1,3001#2,3002#1,3002#2,3002#3"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
+fn insert_select_matches_an_independent_sql_formula() {
+    fixture();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 3002, 'voice', (g * 7) % 600, '2026-03-01'::timestamptz + g * interval '1 minute'
+           FROM generate_series(1, 2000) g");
+    // 0.12 per started minute, 60/60, zero seconds free; rounding half-up to cents.
+    let expected = text(
+        "SELECT sum(round(CASE WHEN q = 0 THEN 0 ELSE ceil(q / 60.0) * 0.12 END, 2))::text
+           FROM (SELECT (g * 7) % 600 AS q FROM generate_series(1, 2000) g) s",
+    );
+    assert_eq!(text("SELECT sum(charge)::text FROM rating.usage"), expected);
+    assert_eq!(text("SELECT (-balance)::text FROM rating.balances WHERE account_id = 3002"), expected);
+    assert_eq!(one::<i64>("SELECT last_entry_no FROM rating.balances WHERE account_id = 3002"), 2000);
+    assert_books_balance();
+}
+
+#[pg_test]
+fn copy_from_a_file_prices_and_posts_every_row() {
+    fixture();
+    let path = format!("/tmp/pg_rating_copy_test_{}.csv", std::process::id());
+    run(&format!(
+        "COPY (SELECT 3001 AS account_id, 'sms' AS service, 1 AS quantity, '2026-05-01'::timestamptz + g * interval '1 s' AS occurred_at
+                 FROM generate_series(1, 500) g) TO '{path}' (FORMAT csv)"
+    ));
+    run(&format!("COPY rating.usage (account_id, service, quantity, occurred_at) FROM '{path}' (FORMAT csv)"));
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage WHERE charge = 0.05"), 500);
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3001"), "-25.00");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_rolled_back_insert_leaves_nothing() {
+    fixture();
+    run("DO $$ BEGIN
+           INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now());
+           RAISE EXCEPTION 'roll me back';
+         EXCEPTION WHEN raise_exception THEN NULL;
+         END $$");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
+    assert_eq!(text("SELECT concat_ws('|', balance, last_entry_no) FROM rating.balances WHERE account_id = 3002"), "0|0");
+}
+
+#[pg_test]
+fn one_bad_row_rejects_the_whole_statement() {
+    fixture();
+    let error = text(
+        "SELECT tests.error_of($$INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+           (3002, 'sms', 1, now()), (3002, 'fax', 1, now()), (3002, 'sms', 1, now())$$)",
+    );
+    assert!(error.starts_with("P0002: no rate for service \"fax\""), "{error}");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "0");
+}
+
+#[pg_test]
+fn a_repeated_event_id_is_charged_once() {
+    fixture();
+    let insert = "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+                  VALUES (3002, 'cdr-1', 'sms', 1, now())";
+    run(insert);
+    let error = text(&format!("SELECT tests.error_of($${insert}$$)"));
+    assert!(error.starts_with("23505:") && error.contains("usage_event_id_unique"), "{error}");
+    run(&format!("{insert} ON CONFLICT DO NOTHING"));
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 1);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 1);
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.05");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn zero_quantity_is_recorded_and_charged_nothing() {
+    fixture();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES (3002, 'voice', 0, now(), '44')");
+    assert_eq!(text("SELECT charge::text FROM rating.usage"), "0.00");
+    assert_eq!(text("SELECT amount::text FROM rating.ledger"), "0.00");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn the_rate_version_in_force_at_occurred_at_prices_the_event() {
+    fixture();
+    run("UPDATE rating.rates SET valid_to = '2026-06-01 00:00+00' WHERE rate_id = 2003;
+         INSERT INTO rating.rates (rate_id, tariff_id, service, valid_from, price) VALUES (2005, 1001, 'sms', '2026-06-01 00:00+00', 0.07)");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+         (3002, 'sms', 1, '2026-05-31 23:59:59.999999+00'), (3002, 'sms', 1, '2026-06-01 00:00+00')");
+    assert_eq!(
+        text("SELECT string_agg(rate_id || ':' || charge, ',' ORDER BY occurred_at) FROM rating.usage"),
+        "2003:0.05,2005:0.07"
+    );
+    // A later price change never touches what is already posted.
+    run("UPDATE rating.rates SET price = 0.50 WHERE rate_id = 2005");
+    assert_eq!(text("SELECT sum(charge)::text FROM rating.usage"), "0.12");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn the_subscription_in_force_at_occurred_at_names_the_tariff() {
+    fixture();
+    run("INSERT INTO rating.tariffs (tariff_id, code, name, currency) VALUES (1003, 'TEST-CHEAP', 'Cheap', 'EUR');
+         INSERT INTO rating.rates (tariff_id, service, price) VALUES (1003, 'sms', 0.01);
+         UPDATE rating.subscriptions SET valid_to = '2026-07-01 00:00+00' WHERE account_id = 3001;
+         INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3001, 1003, '2026-07-01 00:00+00')");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+         (3001, 'sms', 1, '2026-06-30 12:00+00'), (3001, 'sms', 1, '2026-07-01 12:00+00')");
+    assert_eq!(
+        text("SELECT string_agg(tariff_id || ':' || charge, ',' ORDER BY occurred_at) FROM rating.usage"),
+        "1001:0.05,1003:0.01"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
+fn the_ledger_and_rated_usage_cannot_be_rewritten() {
+    fixture();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())");
+    let attempts = [
+        ("UPDATE rating.ledger SET amount = 0", "0A000: rating.ledger does not allow UPDATE"),
+        ("DELETE FROM rating.ledger", "0A000: rating.ledger does not allow DELETE"),
+        ("TRUNCATE rating.ledger CASCADE", "0A000: rating.ledger does not allow TRUNCATE"),
+        ("UPDATE rating.usage SET quantity = 2", "0A000: rating.usage does not allow UPDATE"),
+    ];
+    for (statement, expected) in attempts {
+        assert_eq!(text(&format!("SELECT tests.error_of($${statement}$$)")), expected);
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 1);
+    assert_books_balance();
+}
