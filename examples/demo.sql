@@ -41,7 +41,7 @@ INSERT INTO rating.usage (account_id, service, quantity, occurred_at, attributes
 SELECT 2001 + h % 2, m.service, m.quantity * (1 + h % 4), '2026-11-15 00:00+00'::timestamptz + h * interval '1 hour',
        jsonb_build_object('region', 'eu-central-1', 'hour', h)
   FROM generate_series(0, 23) h,
-       (VALUES ('cpu_seconds', 7200), ('egress_gb', 1.375), ('api_requests', 2500000), ('storage_gb_month', 0.0417)) AS m(service, quantity);
+       (VALUES ('cpu_seconds', 7200), ('egress_gb', 1.375), ('api_requests', 2500000), ('storage_gb_month', 1.3699)) AS m(service, quantity);
 
 \echo
 \echo 'Rated CDRs of account 1001 (what priced them and how):'
@@ -58,7 +58,7 @@ SELECT entry_no, description, amount, running_balance
  LIMIT 8;
 
 \echo 'Usage and charges by account and service:'
-SELECT account_id, service, count(*) AS events, sum(quantity) AS quantity, sum(charge) AS charged, currency
+SELECT account_id, service, count(*) AS events, round(sum(quantity), 3) AS quantity, sum(charge) AS charged, currency
   FROM rating.usage
  GROUP BY account_id, service, currency
  ORDER BY account_id, service;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite, three tiers:
+#   1. the rating engine's unit and property tests (plain `cargo test`, no database);
+#   2. the in-database suites in pgrx-tests/ (`cargo pgrx test`);
+#   3. tests/client.rs against a throwaway PostgreSQL 15 server, as clients would
+#      talk to it (concurrent sessions, COPY, SQLSTATEs over the wire).
+# Installs what is missing first (scripts/setup.sh). Safe to re-run; leaves no
+# server running. Works as root and as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PGRX_TEST_PGDATA=${TMPDIR:-/tmp}/pg_rating_pgrx_test_pgdata
+CLIENT_TEST_PORT=${PG_RATING_TEST_PORT:-55432}
+
+say "1/3 Engine unit and property tests (no database)"
+cargo test --lib engine::
+
+say "2/3 In-database tests (cargo pgrx test)"
+# pgrx runs its test server as postgres in a data directory it creates afresh.
+"${SUDO[@]}" rm -rf "$PGRX_TEST_PGDATA"
+CARGO_PGRX_TEST_RUNAS=postgres CARGO_PGRX_TEST_PGDATA="$PGRX_TEST_PGDATA" cargo pgrx test pg$PG_MAJOR
+
+say "3/3 Client tests against a throwaway server on port $CLIENT_TEST_PORT"
+# cargo pgrx test installed a build carrying the test schema; install the real one.
+cargo pgrx install --sudo --pg-config "$PG_CONFIG" >/dev/null
+CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rating_client_tests.XXXXXX")
+stop_cluster() {
+    as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    "${SUDO[@]}" rm -rf "$CLUSTER_DIR"
+}
+trap stop_cluster EXIT
+"${SUDO[@]}" chown postgres "$CLUSTER_DIR"
+as_postgres "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres -A trust --no-sync >/dev/null
+as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" \
+    -o "-p $CLIENT_TEST_PORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60" \
+    start >/dev/null
+PG_RATING_TEST_DSN="host=127.0.0.1 port=$CLIENT_TEST_PORT user=postgres" \
+    cargo test --test client -- --ignored --test-threads=2 ||
+    { echo "server log:"; tail -n 50 "$CLUSTER_DIR/server.log"; exit 1; }
+
+say "All tests passed"

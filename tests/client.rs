@@ -1,0 +1,339 @@
+//! pg_rating driven over client connections, as applications, mediation
+//! systems and analysts reach it: concurrent sessions, COPY FROM STDIN,
+//! transactions and SQLSTATEs over the wire, tariff changes across sessions.
+//!
+//! These need a running server with pg_rating installed: `scripts/test.sh`
+//! starts a throwaway one and runs them with `--ignored`, passing its
+//! connection string in `PG_RATING_TEST_DSN`. Each test works in a database of
+//! its own, so they may run in parallel.
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+use std::io::Write;
+
+const FIXTURE: &str = include_str!("../pgrx-tests/fixture.sql");
+const NEEDS_SERVER: &str = "needs a server with pg_rating installed: run scripts/test.sh";
+
+struct TestDatabase {
+    dsn: String,
+}
+
+impl TestDatabase {
+    /// A fresh database with the extension and the shared fixture (tariffs
+    /// 1001 EUR and 1002 USD; accounts 3001-3004, 3003 unsubscribed).
+    fn create(name: &str) -> Self {
+        let server = std::env::var("PG_RATING_TEST_DSN").expect(NEEDS_SERVER);
+        let mut admin = Client::connect(&server, NoTls).expect(NEEDS_SERVER);
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        let database = TestDatabase { dsn: format!("{server} dbname={name}") };
+        let mut client = database.connect();
+        client.batch_execute("CREATE EXTENSION pg_rating CASCADE").unwrap();
+        client.batch_execute(FIXTURE).unwrap();
+        database
+    }
+
+    fn connect(&self) -> Client {
+        Client::connect(&self.dsn, NoTls).unwrap_or_else(|e| panic!("connect {}: {e}", self.dsn))
+    }
+}
+
+fn count(client: &mut Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+fn text(client: &mut Client, sql: &str) -> String {
+    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+/// An account's balance in cents (the fixture's prices are whole cents).
+fn balance_cents(client: &mut Client, account_id: i64) -> i64 {
+    client
+        .query_one("SELECT (balance * 100)::bigint FROM rating.balances WHERE account_id = $1", &[&account_id])
+        .unwrap()
+        .get(0)
+}
+
+/// The books as an auditor checks them: each balance equals the sum of its
+/// ledger, each usage row has exactly one ledger entry of minus its charge,
+/// and each account's entry numbers run 1..n without a gap.
+fn assert_books_balance(client: &mut Client) {
+    let unbalanced = count(
+        client,
+        "SELECT count(*) FROM rating.balances b
+          WHERE b.balance <> (SELECT coalesce(sum(amount), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
+    );
+    assert_eq!(unbalanced, 0, "balances that differ from the sum of their ledger");
+    let mischarged = count(
+        client,
+        "SELECT count(*) FROM rating.usage u
+          WHERE (SELECT count(*) FROM rating.ledger l
+                  WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id AND l.amount = -u.charge) <> 1",
+    );
+    assert_eq!(mischarged, 0, "usage rows without exactly one matching ledger entry");
+    let orphans = count(
+        client,
+        "SELECT count(*) FROM rating.ledger l
+          WHERE NOT EXISTS (SELECT FROM rating.usage u WHERE u.account_id = l.account_id AND u.usage_id = l.usage_id)",
+    );
+    assert_eq!(orphans, 0, "ledger charges without their usage row");
+    let gapped = count(
+        client,
+        "SELECT count(*) FROM rating.balances b
+          WHERE b.last_entry_no <> (SELECT count(*) FROM rating.ledger l WHERE l.account_id = b.account_id)
+             OR b.last_entry_no <> (SELECT coalesce(max(entry_no), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
+    );
+    assert_eq!(gapped, 0, "accounts whose entry numbers are not 1..n");
+}
+
+/// What a worker committed, per hot account: rows and cents.
+#[derive(Default, Clone, Copy)]
+struct Committed {
+    rows: [i64; 2],
+    cents: [i64; 2],
+}
+
+const HOT: [i64; 2] = [3001, 3002];
+const SMS_CENTS: i64 = 5;
+
+/// One session's share of the load: single rows on the hottest account,
+/// multi-row statements naming both accounts in either order, INSERT ...
+/// SELECT batches, and every fifth transaction rolled back.
+fn hammer(client: &mut Client, worker: usize, transactions: usize) -> Committed {
+    let mut committed = Committed::default();
+    for i in 0..transactions {
+        let mut pending = Committed::default();
+        let mut transaction = client.transaction().unwrap();
+        let event = format!("w{worker}-t{i}");
+        let sql = match (worker + i) % 3 {
+            0 => {
+                pending.rows[0] += 1;
+                format!(
+                    "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+                     VALUES (3001, '{event}', 'sms', 1, now())"
+                )
+            }
+            1 => {
+                let (first, second) = if worker % 2 == 0 { (HOT[0], HOT[1]) } else { (HOT[1], HOT[0]) };
+                pending.rows = [1, 1];
+                format!(
+                    "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES
+                     ({first}, '{event}-a', 'sms', 1, now()), ({second}, '{event}-b', 'sms', 1, now())"
+                )
+            }
+            _ => {
+                let account = HOT[worker % 2];
+                pending.rows[worker % 2] += 4;
+                format!(
+                    "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+                     SELECT {account}, '{event}-' || g, 'sms', 1, now() FROM generate_series(1, 4) g"
+                )
+            }
+        };
+        transaction
+            .batch_execute(&sql)
+            .unwrap_or_else(|e| panic!("worker {worker}, transaction {i}: {e:?}"));
+        if i % 5 == 4 {
+            transaction.rollback().unwrap();
+        } else {
+            transaction.commit().unwrap_or_else(|e| panic!("worker {worker}, commit {i}: {e:?}"));
+            for side in 0..2 {
+                committed.rows[side] += pending.rows[side];
+                committed.cents[side] += pending.rows[side] * SMS_CENTS;
+            }
+        }
+    }
+    committed
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn concurrent_sessions_on_hot_accounts_lose_nothing_and_never_deadlock() {
+    const SESSIONS: usize = 8;
+    const TRANSACTIONS: usize = 60;
+    let database = TestDatabase::create("client_concurrency");
+    let totals = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..SESSIONS)
+            .map(|worker| {
+                let mut client = database.connect();
+                scope.spawn(move || hammer(&mut client, worker, TRANSACTIONS))
+            })
+            .collect();
+        workers.into_iter().fold(Committed::default(), |mut total, worker| {
+            let committed = worker.join().expect("a session failed");
+            for side in 0..2 {
+                total.rows[side] += committed.rows[side];
+                total.cents[side] += committed.cents[side];
+            }
+            total
+        })
+    });
+
+    let mut client = database.connect();
+    for (side, account) in HOT.iter().enumerate() {
+        let rows = count(&mut client, &format!("SELECT count(*) FROM rating.usage WHERE account_id = {account}"));
+        assert_eq!(rows, totals.rows[side], "committed usage rows of account {account}");
+        assert_eq!(balance_cents(&mut client, *account), -totals.cents[side], "balance of account {account}");
+    }
+    assert!(totals.rows[0] > 0 && totals.rows[1] > 0);
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn copy_from_stdin_prices_and_posts_every_row() {
+    let database = TestDatabase::create("client_copy");
+    let mut client = database.connect();
+    let mut writer = client
+        .copy_in("COPY rating.usage (account_id, event_id, service, quantity, occurred_at, destination) FROM STDIN (FORMAT csv)")
+        .unwrap();
+    for n in 0..10_000 {
+        // Even rows: an SMS for 3001 (0.05). Odd rows: a 61 s call from 3002
+        // to the default destination, billed 60/60 at 0.12 a minute (0.24).
+        let line = if n % 2 == 0 {
+            format!("3001,copy-{n},sms,1,2026-06-01 10:00:00+00,\n")
+        } else {
+            format!("3002,copy-{n},voice,61,2026-06-01 10:00:00+00,+33123456\n")
+        };
+        writer.write_all(line.as_bytes()).unwrap();
+    }
+    assert_eq!(writer.finish().unwrap(), 10_000);
+
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage WHERE charge IS NOT NULL"), 10_000);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 10_000);
+    assert_eq!(balance_cents(&mut client, 3001), -5_000 * 5);
+    assert_eq!(balance_cents(&mut client, 3002), -5_000 * 24);
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_copy_with_one_bad_row_posts_nothing() {
+    let database = TestDatabase::create("client_copy_bad_row");
+    let mut client = database.connect();
+    let mut writer = client
+        .copy_in("COPY rating.usage (account_id, service, quantity, occurred_at) FROM STDIN (FORMAT csv)")
+        .unwrap();
+    for n in 0..1_000 {
+        let quantity = if n == 777 { "-3" } else { "1" };
+        writer.write_all(format!("3001,sms,{quantity},2026-06-01 10:00:00+00\n").as_bytes()).unwrap();
+    }
+    let error = writer.finish().expect_err("a negative quantity must fail the COPY");
+    assert_eq!(error.code(), Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE), "{error:?}");
+    assert!(error.as_db_error().unwrap().message().contains("-3"), "{error:?}");
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 0);
+    assert_eq!(balance_cents(&mut client, 3001), 0);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_rollback_over_the_wire_leaves_no_trace() {
+    let database = TestDatabase::create("client_rollback");
+    let mut client = database.connect();
+    client
+        .batch_execute("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())")
+        .unwrap();
+
+    let mut transaction = client.transaction().unwrap();
+    transaction
+        .batch_execute(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+             SELECT 3001, 'sms', 1, now() FROM generate_series(1, 50)",
+        )
+        .unwrap();
+    let inside: i64 = transaction.query_one("SELECT count(*) FROM rating.ledger", &[]).unwrap().get(0);
+    assert_eq!(inside, 51, "the transaction sees its own postings");
+    transaction.rollback().unwrap();
+
+    // A failed statement aborts its transaction just the same.
+    let mut transaction = client.transaction().unwrap();
+    transaction
+        .batch_execute("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 2, now())")
+        .unwrap();
+    let error = transaction
+        .batch_execute("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'fax', 1, now())")
+        .expect_err("no rate for fax");
+    assert_eq!(error.code(), Some(&SqlState::NO_DATA_FOUND));
+    // COMMIT of an aborted transaction is answered with ROLLBACK.
+    transaction.commit().unwrap();
+
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage"), 1);
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 1);
+    assert_eq!(balance_cents(&mut client, 3001), -5);
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn errors_reach_clients_with_their_sqlstate_and_value() {
+    let database = TestDatabase::create("client_errors");
+    let mut client = database.connect();
+    client
+        .batch_execute(
+            "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+             VALUES (3001, 'cdr-42', 'sms', 1, now())",
+        )
+        .unwrap();
+    let usage = "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES";
+    let cases: &[(String, SqlState, &str)] = &[
+        (format!("{usage} (9999, NULL, 'sms', 1, now())"), SqlState::FOREIGN_KEY_VIOLATION, "9999"),
+        (format!("{usage} (3003, NULL, 'sms', 1, now())"), SqlState::NO_DATA_FOUND, "3003"),
+        (format!("{usage} (3001, NULL, 'fax', 1, now())"), SqlState::NO_DATA_FOUND, "fax"),
+        (format!("{usage} (3001, NULL, 'sms', -2.5, now())"), SqlState::NUMERIC_VALUE_OUT_OF_RANGE, "-2.5"),
+        (format!("{usage} (3001, NULL, 'sms', 'NaN', now())"), SqlState::NUMERIC_VALUE_OUT_OF_RANGE, "NaN"),
+        (format!("{usage} (3001, NULL, 'sms', NULL, now())"), SqlState::NOT_NULL_VIOLATION, "quantity"),
+        (format!("{usage} (3001, 'cdr-42', 'sms', 1, now())"), SqlState::UNIQUE_VIOLATION, "cdr-42"),
+        (
+            "INSERT INTO rating.rates (tariff_id, service, price, next_increment) VALUES (1001, 'mms', 0.1, 0)".into(),
+            SqlState::CHECK_VIOLATION,
+            "next_increment",
+        ),
+        ("DELETE FROM rating.ledger".into(), SqlState::FEATURE_NOT_SUPPORTED, "ledger"),
+    ];
+    for (sql, sqlstate, named) in cases {
+        let error = client.batch_execute(sql).expect_err(sql);
+        let db_error = error.as_db_error().unwrap_or_else(|| panic!("{sql}: {error:?}"));
+        assert_eq!(db_error.code(), sqlstate, "{sql}: {}", db_error.message());
+        let said = format!("{} {}", db_error.message(), db_error.detail().unwrap_or(""));
+        assert!(said.contains(named), "{sql}: message does not name {named:?}: {said}");
+    }
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 1);
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() {
+    let database = TestDatabase::create("client_tariff_change");
+    let mut app = database.connect();
+    let mut admin = database.connect();
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
+    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
+
+    // The application's session has the tariff cached and a transaction open.
+    assert_eq!(charge(&mut app), "0.05");
+    app.batch_execute("BEGIN").unwrap();
+    assert_eq!(charge(&mut app), "0.05");
+
+    // An uncommitted change is seen by no one else ...
+    admin.batch_execute("BEGIN; UPDATE rating.rates SET price = 0.09 WHERE rate_id = 2003").unwrap();
+    assert_eq!(charge(&mut app), "0.05");
+    admin.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(charge(&mut app), "0.05");
+
+    // ... a committed one by the very next statement, even inside the open
+    // (READ COMMITTED) transaction, and by sessions that cached the old one.
+    admin.batch_execute("UPDATE rating.rates SET price = 0.07 WHERE rate_id = 2003").unwrap();
+    assert_eq!(charge(&mut app), "0.07");
+    app.batch_execute("COMMIT").unwrap();
+    assert_eq!(charge(&mut admin), "0.07");
+    assert_eq!(charge(&mut database.connect()), "0.07");
+
+    assert_eq!(
+        text(&mut app, "SELECT string_agg(charge::text, ',' ORDER BY usage_id) FROM rating.usage"),
+        "0.05,0.05,0.05,0.05,0.07,0.07,0.07"
+    );
+    assert_eq!(balance_cents(&mut app, 3001), -41);
+    assert_books_balance(&mut app);
+}
