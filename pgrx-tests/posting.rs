@@ -167,10 +167,13 @@ fn the_ledger_and_rated_usage_cannot_be_rewritten() {
         ("DELETE FROM rating.ledger", "0A000: rating.ledger does not allow DELETE"),
         ("TRUNCATE rating.ledger CASCADE", "0A000: rating.ledger does not allow TRUNCATE"),
         ("UPDATE rating.usage SET quantity = 2", "0A000: rating.usage does not allow UPDATE"),
+        ("DELETE FROM rating.usage", "0A000: rating.usage does not allow DELETE"),
+        ("TRUNCATE rating.usage", "0A000: rating.usage does not allow TRUNCATE"),
     ];
     for (statement, expected) in attempts {
         assert_eq!(text(&format!("SELECT tests.error_of($${statement}$$)")), expected);
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 1);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 1);
     assert_books_balance();
 }

@@ -91,11 +91,14 @@ CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON rating.ledger
     FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
 CREATE TRIGGER ledger_no_truncate BEFORE TRUNCATE ON rating.ledger
     FOR EACH STATEMENT EXECUTE FUNCTION rating.refuse_change();
-CREATE TRIGGER usage_final BEFORE UPDATE ON rating.usage
+CREATE TRIGGER usage_final BEFORE UPDATE OR DELETE ON rating.usage
     FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER usage_no_truncate BEFORE TRUNCATE ON rating.usage
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.refuse_change();
 COMMENT ON TRIGGER ledger_append_only ON rating.ledger IS 'Ledger rows are never changed or removed.';
 COMMENT ON TRIGGER ledger_no_truncate ON rating.ledger IS 'Ledger rows are never removed.';
-COMMENT ON TRIGGER usage_final ON rating.usage IS 'Rated usage is not edited in place: the ledger already holds its charge.';
+COMMENT ON TRIGGER usage_final ON rating.usage IS 'Rated usage is neither edited nor removed: the ledger already holds its charge.';
+COMMENT ON TRIGGER usage_no_truncate ON rating.usage IS 'Rated usage is never removed: the ledger already holds its charge.';
 
 CREATE FUNCTION rating.open_balances() RETURNS trigger
 LANGUAGE plpgsql

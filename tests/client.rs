@@ -24,11 +24,19 @@ impl TestDatabase {
     fn create(name: &str) -> Self {
         let server = std::env::var("PG_RATING_TEST_DSN").expect(NEEDS_SERVER);
         let mut admin = Client::connect(&server, NoTls).expect(NEEDS_SERVER);
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).unwrap();
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
-        let database = TestDatabase { dsn: format!("{server} dbname={name}") };
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let database = TestDatabase {
+            dsn: format!("{server} dbname={name}"),
+        };
         let mut client = database.connect();
-        client.batch_execute("CREATE EXTENSION pg_rating CASCADE").unwrap();
+        client
+            .batch_execute("CREATE EXTENSION pg_rating CASCADE")
+            .unwrap();
         client.batch_execute(FIXTURE).unwrap();
         database
     }
@@ -39,17 +47,26 @@ impl TestDatabase {
 }
 
 fn count(client: &mut Client, sql: &str) -> i64 {
-    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }
 
 fn text(client: &mut Client, sql: &str) -> String {
-    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
 }
 
 /// An account's balance in cents (the fixture's prices are whole cents).
 fn balance_cents(client: &mut Client, account_id: i64) -> i64 {
     client
-        .query_one("SELECT (balance * 100)::bigint FROM rating.balances WHERE account_id = $1", &[&account_id])
+        .query_one(
+            "SELECT (balance * 100)::bigint FROM rating.balances WHERE account_id = $1",
+            &[&account_id],
+        )
         .unwrap()
         .get(0)
 }
@@ -63,14 +80,20 @@ fn assert_books_balance(client: &mut Client) {
         "SELECT count(*) FROM rating.balances b
           WHERE b.balance <> (SELECT coalesce(sum(amount), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
     );
-    assert_eq!(unbalanced, 0, "balances that differ from the sum of their ledger");
+    assert_eq!(
+        unbalanced, 0,
+        "balances that differ from the sum of their ledger"
+    );
     let mischarged = count(
         client,
         "SELECT count(*) FROM rating.usage u
           WHERE (SELECT count(*) FROM rating.ledger l
                   WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id AND l.amount = -u.charge) <> 1",
     );
-    assert_eq!(mischarged, 0, "usage rows without exactly one matching ledger entry");
+    assert_eq!(
+        mischarged, 0,
+        "usage rows without exactly one matching ledger entry"
+    );
     let orphans = count(
         client,
         "SELECT count(*) FROM rating.ledger l
@@ -114,7 +137,11 @@ fn hammer(client: &mut Client, worker: usize, transactions: usize) -> Committed 
                 )
             }
             1 => {
-                let (first, second) = if worker % 2 == 0 { (HOT[0], HOT[1]) } else { (HOT[1], HOT[0]) };
+                let (first, second) = if worker % 2 == 0 {
+                    (HOT[0], HOT[1])
+                } else {
+                    (HOT[1], HOT[0])
+                };
                 pending.rows = [1, 1];
                 format!(
                     "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES
@@ -136,7 +163,9 @@ fn hammer(client: &mut Client, worker: usize, transactions: usize) -> Committed 
         if i % 5 == 4 {
             transaction.rollback().unwrap();
         } else {
-            transaction.commit().unwrap_or_else(|e| panic!("worker {worker}, commit {i}: {e:?}"));
+            transaction
+                .commit()
+                .unwrap_or_else(|e| panic!("worker {worker}, commit {i}: {e:?}"));
             for side in 0..2 {
                 committed.rows[side] += pending.rows[side];
                 committed.cents[side] += pending.rows[side] * SMS_CENTS;
@@ -159,21 +188,33 @@ fn concurrent_sessions_on_hot_accounts_lose_nothing_and_never_deadlock() {
                 scope.spawn(move || hammer(&mut client, worker, TRANSACTIONS))
             })
             .collect();
-        workers.into_iter().fold(Committed::default(), |mut total, worker| {
-            let committed = worker.join().expect("a session failed");
-            for side in 0..2 {
-                total.rows[side] += committed.rows[side];
-                total.cents[side] += committed.cents[side];
-            }
-            total
-        })
+        workers
+            .into_iter()
+            .fold(Committed::default(), |mut total, worker| {
+                let committed = worker.join().expect("a session failed");
+                for side in 0..2 {
+                    total.rows[side] += committed.rows[side];
+                    total.cents[side] += committed.cents[side];
+                }
+                total
+            })
     });
 
     let mut client = database.connect();
     for (side, account) in HOT.iter().enumerate() {
-        let rows = count(&mut client, &format!("SELECT count(*) FROM rating.usage WHERE account_id = {account}"));
-        assert_eq!(rows, totals.rows[side], "committed usage rows of account {account}");
-        assert_eq!(balance_cents(&mut client, *account), -totals.cents[side], "balance of account {account}");
+        let rows = count(
+            &mut client,
+            &format!("SELECT count(*) FROM rating.usage WHERE account_id = {account}"),
+        );
+        assert_eq!(
+            rows, totals.rows[side],
+            "committed usage rows of account {account}"
+        );
+        assert_eq!(
+            balance_cents(&mut client, *account),
+            -totals.cents[side],
+            "balance of account {account}"
+        );
     }
     assert!(totals.rows[0] > 0 && totals.rows[1] > 0);
     assert_books_balance(&mut client);
@@ -199,8 +240,17 @@ fn copy_from_stdin_prices_and_posts_every_row() {
     }
     assert_eq!(writer.finish().unwrap(), 10_000);
 
-    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage WHERE charge IS NOT NULL"), 10_000);
-    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 10_000);
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM rating.usage WHERE charge IS NOT NULL"
+        ),
+        10_000
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM rating.ledger"),
+        10_000
+    );
     assert_eq!(balance_cents(&mut client, 3001), -5_000 * 5);
     assert_eq!(balance_cents(&mut client, 3002), -5_000 * 24);
     assert_books_balance(&mut client);
@@ -216,11 +266,22 @@ fn a_copy_with_one_bad_row_posts_nothing() {
         .unwrap();
     for n in 0..1_000 {
         let quantity = if n == 777 { "-3" } else { "1" };
-        writer.write_all(format!("3001,sms,{quantity},2026-06-01 10:00:00+00\n").as_bytes()).unwrap();
+        writer
+            .write_all(format!("3001,sms,{quantity},2026-06-01 10:00:00+00\n").as_bytes())
+            .unwrap();
     }
-    let error = writer.finish().expect_err("a negative quantity must fail the COPY");
-    assert_eq!(error.code(), Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE), "{error:?}");
-    assert!(error.as_db_error().unwrap().message().contains("-3"), "{error:?}");
+    let error = writer
+        .finish()
+        .expect_err("a negative quantity must fail the COPY");
+    assert_eq!(
+        error.code(),
+        Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE),
+        "{error:?}"
+    );
+    assert!(
+        error.as_db_error().unwrap().message().contains("-3"),
+        "{error:?}"
+    );
     assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage"), 0);
     assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 0);
     assert_eq!(balance_cents(&mut client, 3001), 0);
@@ -242,7 +303,10 @@ fn a_rollback_over_the_wire_leaves_no_trace() {
              SELECT 3001, 'sms', 1, now() FROM generate_series(1, 50)",
         )
         .unwrap();
-    let inside: i64 = transaction.query_one("SELECT count(*) FROM rating.ledger", &[]).unwrap().get(0);
+    let inside: i64 = transaction
+        .query_one("SELECT count(*) FROM rating.ledger", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(inside, 51, "the transaction sees its own postings");
     transaction.rollback().unwrap();
 
@@ -275,7 +339,8 @@ fn errors_reach_clients_with_their_sqlstate_and_value() {
              VALUES (3001, 'cdr-42', 'sms', 1, now())",
         )
         .unwrap();
-    let usage = "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES";
+    let usage =
+        "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES";
     let cases: &[(String, SqlState, &str)] = &[
         (format!("{usage} (9999, NULL, 'sms', 1, now())"), SqlState::FOREIGN_KEY_VIOLATION, "9999"),
         (format!("{usage} (3003, NULL, 'sms', 1, now())"), SqlState::NO_DATA_FOUND, "3003"),
@@ -293,10 +358,15 @@ fn errors_reach_clients_with_their_sqlstate_and_value() {
     ];
     for (sql, sqlstate, named) in cases {
         let error = client.batch_execute(sql).expect_err(sql);
-        let db_error = error.as_db_error().unwrap_or_else(|| panic!("{sql}: {error:?}"));
+        let db_error = error
+            .as_db_error()
+            .unwrap_or_else(|| panic!("{sql}: {error:?}"));
         assert_eq!(db_error.code(), sqlstate, "{sql}: {}", db_error.message());
         let said = format!("{} {}", db_error.message(), db_error.detail().unwrap_or(""));
-        assert!(said.contains(named), "{sql}: message does not name {named:?}: {said}");
+        assert!(
+            said.contains(named),
+            "{sql}: message does not name {named:?}: {said}"
+        );
     }
     assert_eq!(count(&mut client, "SELECT count(*) FROM rating.ledger"), 1);
     assert_books_balance(&mut client);
@@ -317,21 +387,28 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
     assert_eq!(charge(&mut app), "0.05");
 
     // An uncommitted change is seen by no one else ...
-    admin.batch_execute("BEGIN; UPDATE rating.rates SET price = 0.09 WHERE rate_id = 2003").unwrap();
+    admin
+        .batch_execute("BEGIN; UPDATE rating.rates SET price = 0.09 WHERE rate_id = 2003")
+        .unwrap();
     assert_eq!(charge(&mut app), "0.05");
     admin.batch_execute("ROLLBACK").unwrap();
     assert_eq!(charge(&mut app), "0.05");
 
     // ... a committed one by the very next statement, even inside the open
     // (READ COMMITTED) transaction, and by sessions that cached the old one.
-    admin.batch_execute("UPDATE rating.rates SET price = 0.07 WHERE rate_id = 2003").unwrap();
+    admin
+        .batch_execute("UPDATE rating.rates SET price = 0.07 WHERE rate_id = 2003")
+        .unwrap();
     assert_eq!(charge(&mut app), "0.07");
     app.batch_execute("COMMIT").unwrap();
     assert_eq!(charge(&mut admin), "0.07");
     assert_eq!(charge(&mut database.connect()), "0.07");
 
     assert_eq!(
-        text(&mut app, "SELECT string_agg(charge::text, ',' ORDER BY usage_id) FROM rating.usage"),
+        text(
+            &mut app,
+            "SELECT string_agg(charge::text, ',' ORDER BY usage_id) FROM rating.usage"
+        ),
         "0.05,0.05,0.05,0.05,0.07,0.07,0.07"
     );
     assert_eq!(balance_cents(&mut app, 3001), -41);
