@@ -12,80 +12,23 @@ CREATE TRIGGER usage_rate BEFORE INSERT ON rating.usage
     FOR EACH ROW EXECUTE FUNCTION rating.rate_usage();
 COMMENT ON TRIGGER usage_rate ON rating.usage IS 'Prices every inserted usage row.';
 
-CREATE FUNCTION rating.post_usage_charges() RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    expected bigint;
-    posted   bigint;
-BEGIN
-    -- Lock every touched balance in account order before changing any, so
-    -- that concurrent multi-account statements queue instead of deadlocking.
-    PERFORM 1
-       FROM rating.balances b
-      WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
-      ORDER BY b.account_id
-        FOR UPDATE;
-
-    -- One UPDATE per touched account for the whole statement; its entry
-    -- numbers continue the account's gapless sequence.
-    WITH per_account AS (
-        SELECT account_id, sum(charge) AS total, count(*) AS entries
-          FROM rated_usage
-         GROUP BY account_id
-    ), bumped AS (
-        UPDATE rating.balances b
-           SET balance = b.balance - p.total,
-               last_entry_no = b.last_entry_no + p.entries,
-               updated_at = now()
-          FROM per_account p
-         WHERE b.account_id = p.account_id
-     RETURNING b.account_id, b.last_entry_no - p.entries AS entries_before
-    )
-    INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description)
-    SELECT u.account_id,
-           bumped.entries_before + row_number() OVER (PARTITION BY u.account_id ORDER BY u.usage_id),
-           'charge',
-           -u.charge,
-           u.currency,
-           u.usage_id,
-           u.service || coalesce(' to ' || u.destination, '') || ', quantity ' || u.quantity
-      FROM rated_usage u
-      JOIN bumped ON bumped.account_id = u.account_id;
-
-    GET DIAGNOSTICS posted = ROW_COUNT;
-    SELECT count(*) INTO expected FROM rated_usage;
-    IF posted <> expected THEN
-        -- Only possible if an account lost its balance row: refuse rather
-        -- than accept usage that is not on the ledger.
-        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', expected, posted
-            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
-    END IF;
-    RETURN NULL;
-END
-$$;
-COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: appends one ledger entry per rated row and moves each touched balance once, locking balances in account order.';
-
-CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
-    REFERENCING NEW TABLE AS rated_usage
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage_charges();
-COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
-
 CREATE FUNCTION rating.refuse_change() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- The one deliberate way around: a superuser who has said so for this
+    -- transaction (SET LOCAL pg_rating.maintenance = on).
+    IF current_setting('pg_rating.maintenance', true) = 'on'
+       AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
     RAISE EXCEPTION 'rating.% does not allow %', TG_TABLE_NAME, TG_OP
         USING ERRCODE = 'feature_not_supported',
-              HINT = CASE TG_TABLE_NAME
-                  WHEN 'ledger' THEN 'The ledger is append-only: post a correcting entry instead.'
-                  ELSE 'A rated usage row is final: its charge is on the ledger.'
-              END;
+              HINT = 'Post a correcting entry instead (rating.post_adjustment).';
 END
 $$;
-COMMENT ON FUNCTION rating.refuse_change() IS 'Trigger that refuses UPDATE/DELETE/TRUNCATE on append-only tables.';
+COMMENT ON FUNCTION rating.refuse_change() IS 'Trigger that refuses UPDATE/DELETE/TRUNCATE on append-only tables, except for a superuser who has set pg_rating.maintenance = on.';
 
 CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON rating.ledger
     FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
@@ -99,6 +42,22 @@ COMMENT ON TRIGGER ledger_append_only ON rating.ledger IS 'Ledger rows are never
 COMMENT ON TRIGGER ledger_no_truncate ON rating.ledger IS 'Ledger rows are never removed.';
 COMMENT ON TRIGGER usage_final ON rating.usage IS 'Rated usage is neither edited nor removed: the ledger already holds its charge.';
 COMMENT ON TRIGGER usage_no_truncate ON rating.usage IS 'Rated usage is never removed: the ledger already holds its charge.';
+
+CREATE TRIGGER invoices_immutable BEFORE UPDATE OR DELETE ON rating.invoices
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER invoice_lines_immutable BEFORE UPDATE OR DELETE ON rating.invoice_lines
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER invoice_entries_immutable BEFORE UPDATE OR DELETE ON rating.invoice_entries
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER alerts_immutable BEFORE UPDATE OR DELETE ON rating.alerts
+    FOR EACH ROW EXECUTE FUNCTION rating.refuse_change();
+CREATE TRIGGER invoices_no_truncate BEFORE TRUNCATE ON rating.invoices
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.refuse_change();
+COMMENT ON TRIGGER invoices_immutable ON rating.invoices IS 'An issued invoice never changes.';
+COMMENT ON TRIGGER invoice_lines_immutable ON rating.invoice_lines IS 'An issued invoice never changes.';
+COMMENT ON TRIGGER invoice_entries_immutable ON rating.invoice_entries IS 'An issued invoice never changes.';
+COMMENT ON TRIGGER alerts_immutable ON rating.alerts IS 'Alerts are a record of what was sent.';
+COMMENT ON TRIGGER invoices_no_truncate ON rating.invoices IS 'Issued invoices are never removed.';
 
 CREATE FUNCTION rating.open_balances() RETURNS trigger
 LANGUAGE plpgsql

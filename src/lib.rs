@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod authorization;
 mod catalog;
 pub mod engine;
 mod errors;
@@ -31,7 +32,32 @@ extension_sql_file!(
         quote
     ]
 );
-extension_sql_file!("../sql/views.sql", name = "views", requires = ["triggers"]);
+extension_sql_file!(
+    "../sql/posting.sql",
+    name = "posting",
+    requires = ["triggers"]
+);
+extension_sql_file!(
+    "../sql/reservations.sql",
+    name = "reservations",
+    requires = ["posting", affordable_quantity]
+);
+extension_sql_file!(
+    "../sql/invoices.sql",
+    name = "invoices",
+    requires = ["posting"]
+);
+extension_sql_file!(
+    "../sql/views.sql",
+    name = "views",
+    requires = ["posting", "reservations", "invoices"]
+);
+extension_sql_file!(
+    "../sql/roles.sql",
+    name = "roles",
+    requires = ["views"],
+    finalize
+);
 
 /// The in-database suites live in pgrx-tests/. pgrx calls every test as
 /// `tests.<name>()`, so they are included into this one schema module.
@@ -43,6 +69,9 @@ mod tests {
     include!("../pgrx-tests/bad_input.rs");
     include!("../pgrx-tests/cache.rs");
     include!("../pgrx-tests/quote.rs");
+    include!("../pgrx-tests/balances.rs");
+    include!("../pgrx-tests/reservations.rs");
+    include!("../pgrx-tests/invoices.rs");
 }
 
 /// Required by `cargo pgrx test`.

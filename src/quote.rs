@@ -2,13 +2,9 @@
 
 use crate::errors::raise;
 use crate::numeric::to_numeric;
-use crate::usage::{self, UsageError, UsageInput};
+use crate::usage::{self, given, UsageInput};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
-
-fn given<T>(value: Option<T>, name: &'static str) -> T {
-    value.unwrap_or_else(|| raise(UsageError::NullColumn(name)))
-}
 
 /// Prices an event exactly as an INSERT into rating.usage would, with the
 /// same errors, but writes nothing.

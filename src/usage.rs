@@ -2,10 +2,12 @@
 //! then the engine. Shared by the insert trigger and `rating.quote`.
 
 use crate::catalog::{self, CatalogError};
-use crate::engine::{Priced, RatingError, Timestamp, UsageEvent};
+use crate::engine::{Priced, RatingError, Tariff, Timestamp, UsageEvent};
 use crate::numeric::{to_decimal, NumericError};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
+use rust_decimal::Decimal;
+use std::rc::Rc;
 
 /// One would-be usage row, as the sender wrote it.
 pub struct UsageInput {
@@ -58,51 +60,96 @@ impl From<CatalogError> for UsageError {
     }
 }
 
-pub fn rate(input: &UsageInput) -> Result<Rated, UsageError> {
-    let quantity = to_decimal(&input.quantity).map_err(UsageError::Quantity)?;
-    let occurred_at = Timestamp(pg_sys::TimestampTz::from(input.occurred_at));
-    let account = catalog::account(input.account_id)?;
-    if let Some(given) = input
-        .currency
-        .as_ref()
-        .filter(|given| **given != account.currency)
-    {
+/// A function argument that must not be NULL, refused as a NULL usage column would be.
+pub fn given<T>(value: Option<T>, name: &'static str) -> T {
+    value.unwrap_or_else(|| crate::errors::raise(UsageError::NullColumn(name)))
+}
+
+/// The tariff that prices the account's usage at `occurred_at`, with the
+/// account's currency (which a sender's `claimed_currency` must equal).
+fn tariff_in_force(
+    account_id: i64,
+    occurred_at: TimestampWithTimeZone,
+    claimed_currency: Option<&str>,
+) -> Result<(Rc<Tariff>, String), UsageError> {
+    let account = catalog::account(account_id)?;
+    if let Some(given) = claimed_currency.filter(|given| *given != account.currency) {
         return Err(UsageError::CurrencyMismatch {
-            account_id: input.account_id,
+            account_id,
             account_currency: account.currency.clone(),
-            given: given.clone(),
+            given: given.to_string(),
         });
     }
     let tariff_id = account
-        .tariff_at(occurred_at)
+        .tariff_at(Timestamp(pg_sys::TimestampTz::from(occurred_at)))
         .ok_or(UsageError::NoSubscription {
-            account_id: input.account_id,
-            occurred_at: input.occurred_at,
+            account_id,
+            occurred_at,
         })?;
     let tariff = catalog::tariff(tariff_id)?;
     if tariff.currency.code != account.currency {
         return Err(UsageError::TariffCurrency {
-            account_id: input.account_id,
+            account_id,
             tariff_id,
             account_currency: account.currency.clone(),
             tariff_currency: tariff.currency.code.clone(),
         });
     }
+    Ok((tariff, account.currency.clone()))
+}
+
+pub fn rate(input: &UsageInput) -> Result<Rated, UsageError> {
+    let quantity = to_decimal(&input.quantity).map_err(UsageError::Quantity)?;
+    let (tariff, currency) = tariff_in_force(
+        input.account_id,
+        input.occurred_at,
+        input.currency.as_deref(),
+    )?;
     let event = UsageEvent {
         service: &input.service,
         destination: input.destination.as_deref(),
         quantity,
-        occurred_at,
+        occurred_at: Timestamp(pg_sys::TimestampTz::from(input.occurred_at)),
     };
     let priced = tariff.rate(&event).map_err(|error| UsageError::Rating {
         account_id: input.account_id,
-        tariff_id,
+        tariff_id: tariff.tariff_id,
         occurred_at: input.occurred_at,
         error,
     })?;
     Ok(Rated {
-        tariff_id,
-        currency: account.currency.clone(),
+        tariff_id: tariff.tariff_id,
+        currency,
         priced,
     })
+}
+
+/// What `budget` buys of a service for the account at `occurred_at`: the
+/// largest billed quantity, the rate that prices it, and the currency.
+pub fn affordable(
+    account_id: i64,
+    service: &str,
+    destination: Option<&str>,
+    occurred_at: TimestampWithTimeZone,
+    budget: Decimal,
+) -> Result<(Decimal, i64, String), UsageError> {
+    let (tariff, currency) = tariff_in_force(account_id, occurred_at, None)?;
+    let event = UsageEvent {
+        service,
+        destination,
+        quantity: Decimal::ZERO,
+        occurred_at: Timestamp(pg_sys::TimestampTz::from(occurred_at)),
+    };
+    let rate = tariff
+        .select_rate(&event)
+        .map_err(|error| UsageError::Rating {
+            account_id,
+            tariff_id: tariff.tariff_id,
+            occurred_at,
+            error,
+        })?;
+    let quantity = rate
+        .terms
+        .affordable_quantity(budget, &tariff.currency, tariff.rounding);
+    Ok((quantity, rate.rate_id, currency))
 }

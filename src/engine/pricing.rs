@@ -104,13 +104,7 @@ impl RateTerms {
                 breakdown,
             });
         }
-        let usage_amount = billed
-            .checked_mul(self.price)
-            .and_then(|amount| amount.checked_div(self.per_quantity))
-            .ok_or(out_of_range.clone())?;
-        let before_minimum = usage_amount
-            .checked_add(self.connect_fee)
-            .ok_or(out_of_range)?;
+        let (usage_amount, before_minimum) = self.amounts(billed).ok_or(out_of_range)?;
         let minimum_applies = before_minimum < self.minimum_charge;
         let unrounded = before_minimum.max(self.minimum_charge);
         let charge = rounding.round(unrounded, currency.minor_units);
@@ -130,6 +124,69 @@ impl RateTerms {
             charge,
             breakdown,
         })
+    }
+
+    /// The usage amount (billed x price / per_quantity) and that amount plus
+    /// the connect fee, unrounded; `None` on overflow.
+    fn amounts(&self, billed: Decimal) -> Option<(Decimal, Decimal)> {
+        let usage_amount = billed
+            .checked_mul(self.price)?
+            .checked_div(self.per_quantity)?;
+        Some((usage_amount, usage_amount.checked_add(self.connect_fee)?))
+    }
+
+    /// The rounded charge of a non-zero billed quantity; `None` on overflow.
+    fn charge_for_billed(
+        &self,
+        billed: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Option<Decimal> {
+        let (_, before_minimum) = self.amounts(billed)?;
+        Some(rounding.round(
+            before_minimum.max(self.minimum_charge),
+            currency.minor_units,
+        ))
+    }
+
+    /// The most of the service that `budget` pays for, as online charging
+    /// grants it: the largest billed quantity (0, or the first increment plus
+    /// whole next increments, at most [`MAX_QUANTITY`]) whose charge is within
+    /// the budget. The charge never falls as the quantity grows, so a binary
+    /// search over the number of next increments finds it.
+    pub fn affordable_quantity(
+        &self,
+        budget: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Decimal {
+        let billed_after = |steps: Decimal| {
+            let billed = steps
+                .checked_mul(self.next_increment)?
+                .checked_add(self.first_increment)?;
+            (billed <= MAX_QUANTITY).then_some(billed)
+        };
+        let fits = |steps: Decimal| {
+            billed_after(steps)
+                .and_then(|billed| self.charge_for_billed(billed, currency, rounding))
+                .is_some_and(|charge| charge <= budget)
+        };
+        if !fits(Decimal::ZERO) {
+            return Decimal::ZERO;
+        }
+        let (mut low, mut high) = (Decimal::ZERO, Decimal::MAX.floor());
+        if let Some(most) = (MAX_QUANTITY - self.first_increment).checked_div(self.next_increment) {
+            high = high.min(most.floor());
+        }
+        while low < high {
+            let middle = low + ((high - low) / Decimal::TWO).ceil();
+            if fits(middle) {
+                low = middle;
+            } else {
+                high = middle - Decimal::ONE;
+            }
+        }
+        billed_after(low).unwrap_or(Decimal::ZERO)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -337,5 +394,43 @@ mod tests {
         );
         let result = tiny_step.price(9, MAX_QUANTITY, &eur(), RoundingMode::HalfUp);
         assert_eq!(result, Err(RatingError::ChargeOutOfRange { rate_id: 9 }));
+    }
+
+    #[test]
+    fn affordable_quantity_is_the_most_the_budget_buys() {
+        let per_minute = terms("0.12", "60", "60", "60");
+        let afford = |t: &RateTerms, budget: &str| {
+            t.affordable_quantity(d(budget), &eur(), RoundingMode::HalfUp)
+        };
+        // 240 s cost 0.48, 300 s would cost 0.60.
+        assert_eq!(afford(&per_minute, "0.50"), d("240"));
+        assert_eq!(afford(&per_minute, "0.11"), d("0"));
+        assert_eq!(afford(&per_minute, "-1"), d("0"));
+        // 0.02 + 0.001 a second in 30/6 steps: 84 s cost 0.104, rounded to 0.10.
+        let mut uk = terms("0.06", "60", "30", "6");
+        uk.connect_fee = d("0.02");
+        assert_eq!(afford(&uk, "0.10"), d("84"));
+        assert_eq!(
+            uk.price(1, d("84"), &eur(), RoundingMode::HalfUp)
+                .unwrap()
+                .charge,
+            d("0.10")
+        );
+        assert_eq!(
+            uk.price(1, d("90"), &eur(), RoundingMode::HalfUp)
+                .unwrap()
+                .charge,
+            d("0.11")
+        );
+        // A free service is limited only by the largest quantity an event may carry.
+        assert_eq!(afford(&terms("0", "1", "1", "1"), "0"), MAX_QUANTITY);
+        let tiny_step = terms(
+            "1",
+            "1",
+            "0.0000000000000000000000000001",
+            "0.0000000000000000000000000001",
+        );
+        // Everything below 5.005 rounds to 5.00: the last step before it.
+        assert_eq!(afford(&tiny_step, "5"), d("5.0049999999999999999999999999"));
     }
 }

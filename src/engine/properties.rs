@@ -83,4 +83,18 @@ proptest! {
         let unit = Decimal::new(1, minor);
         prop_assert!((price(&t, q, minor, mode) - exact).abs() < unit);
     }
+
+    #[test]
+    fn affordable_quantity_fits_the_budget_and_one_more_increment_does_not(
+        t in terms(), budget in decimal(50, 2), mode in mode()
+    ) {
+        let granted = t.affordable_quantity(budget, &Currency { code: "XXX".into(), minor_units: 2 }, mode);
+        if granted.is_zero() {
+            prop_assert!(price(&t, t.first_increment, 2, mode) > budget);
+        } else {
+            prop_assert!(price(&t, granted, 2, mode) <= budget);
+            let next = granted + t.next_increment;
+            prop_assert!(next > MAX_QUANTITY || price(&t, next, 2, mode) > budget);
+        }
+    }
 }

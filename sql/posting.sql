@@ -1,0 +1,288 @@
+-- Posting: every movement of money goes through here. Usage charges are
+-- posted once per INSERT/COPY statement; payments, credits, refunds and
+-- adjustments one call at a time. Both lock the account's balance row first,
+-- check the spending floor, number the entry gaplessly and move the balance;
+-- a statement trigger on rating.balances then raises spending alerts.
+
+CREATE FUNCTION rating.held_funds(account_id bigint) RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(r.amount - r.consumed), 0)
+      FROM rating.reservations r
+     WHERE r.account_id = $1 AND r.status = 'open' AND r.expires_at > now()
+$$;
+COMMENT ON FUNCTION rating.held_funds(bigint) IS 'Funds the account''s open, unexpired reservations still hold.';
+
+CREATE FUNCTION rating.post_usage_charges() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    posted  bigint;
+    refused record;
+BEGIN
+    -- Lock every touched balance in account order before changing any, so
+    -- that concurrent multi-account statements queue instead of deadlocking.
+    PERFORM 1
+       FROM rating.balances b
+      WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
+      ORDER BY b.account_id
+        FOR UPDATE;
+
+    WITH account AS (
+        SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
+               CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
+          FROM rating.balances b
+          JOIN rating.accounts a ON a.account_id = b.account_id
+         WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
+    ), covered AS (
+        -- What each row's reservation pays for: rows naming one reservation
+        -- draw on what it still holds, in usage order.
+        SELECT u.*,
+               CASE WHEN r.reservation_id IS NULL THEN 0
+                    ELSE least(u.drawn_through, r.amount - r.consumed)
+                         - least(u.drawn_through - u.charge, r.amount - r.consumed)
+               END AS covered
+          FROM (SELECT u.*, sum(u.charge) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
+                  FROM rated_usage u) u
+          LEFT JOIN rating.reservations r
+            ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
+           AND r.status = 'open' AND r.expires_at > now()
+    ), entry AS (
+        SELECT c.*,
+               a.last_entry_no + row_number() OVER w AS entry_no,
+               a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
+               a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
+               coalesce(c.occurred_at < a.invoiced_through, false) AS late
+          FROM covered c
+          JOIN account a ON a.account_id = c.account_id
+        WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
+    ), ledger_rows AS (
+        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
+        SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
+               service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
+               coalesce(charge > covered AND available_after < 0, false),
+               late
+          FROM entry
+        RETURNING 1
+    ), moved AS (
+        UPDATE rating.balances b
+           SET balance = b.balance - t.total,
+               last_entry_no = b.last_entry_no + t.entries,
+               updated_at = now()
+          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries FROM rated_usage GROUP BY account_id) t
+         WHERE b.account_id = t.account_id
+        RETURNING 1
+    ), drawn AS (
+        UPDATE rating.reservations r
+           SET consumed = r.consumed + d.covered
+          FROM (SELECT account_id, reservation_id, sum(covered) AS covered
+                  FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
+         WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM ledger_rows) AS posted,
+           (SELECT count(*) FROM moved) + (SELECT count(*) FROM drawn) AS touched,
+           e.*
+      INTO refused
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+            SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
+              FROM entry e
+             WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
+             ORDER BY e.account_id, e.usage_id
+             LIMIT 1) e ON true;
+
+    IF refused.account_id IS NOT NULL THEN
+        RAISE EXCEPTION 'usage would take account % below its spending floor of % %',
+                refused.account_id, refused.spending_floor, refused.currency
+            USING ERRCODE = 'RT001',
+                  DETAIL = format('A charge of %s %s finds balance %s with %s held by reservations; the statement posts nothing.',
+                                  refused.charge, refused.currency, refused.balance_before, refused.held),
+                  HINT = 'Top up the account (rating.post_payment), raise its credit_limit, or set limit_policy = ''flag''.';
+    END IF;
+    SELECT count(*) INTO posted FROM rated_usage;
+    IF refused.posted <> posted THEN
+        -- Only possible if an account lost its balance row: refuse rather
+        -- than accept usage that is not on the ledger.
+        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', posted, refused.posted
+            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row and moves each balance once.';
+
+CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
+    REFERENCING NEW TABLE AS rated_usage
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage_charges();
+COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
+
+CREATE FUNCTION rating.raise_spending_alerts() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sent bigint;
+BEGIN
+    WITH crossed AS (
+        INSERT INTO rating.alerts (account_id, threshold, direction, balance_before, balance_after)
+        SELECT n.account_id, t.threshold,
+               CASE WHEN n.balance < o.balance THEN 'down' ELSE 'up' END,
+               o.balance, n.balance
+          FROM old_balances o
+          JOIN new_balances n ON n.account_id = o.account_id
+          JOIN rating.alert_thresholds t ON t.account_id = n.account_id
+         WHERE (o.balance >= t.threshold AND n.balance < t.threshold)
+            OR (o.balance < t.threshold AND n.balance >= t.threshold)
+        RETURNING *
+    )
+    SELECT count(pg_notify('rating_alerts', json_build_object(
+               'account_id', c.account_id, 'alert_id', c.alert_id, 'threshold', c.threshold,
+               'direction', c.direction, 'balance_before', c.balance_before,
+               'balance_after', c.balance_after, 'currency', a.currency)::text))
+      INTO sent
+      FROM crossed c
+      JOIN rating.accounts a ON a.account_id = c.account_id;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'AFTER UPDATE statement trigger on rating.balances: records an alert for every threshold a balance crossed and sends it with NOTIFY on channel rating_alerts (delivered at commit, never after a rollback).';
+
+CREATE TRIGGER balances_alert AFTER UPDATE ON rating.balances
+    REFERENCING OLD TABLE AS old_balances NEW TABLE AS new_balances
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.raise_spending_alerts();
+COMMENT ON TRIGGER balances_alert ON rating.balances IS 'Raises spending alerts when balances cross their thresholds.';
+
+CREATE FUNCTION rating.post_entry(
+    account_id bigint, kind text, amount numeric, sign integer,
+    idempotency_key text, description text, corrects_entry_no bigint DEFAULT NULL)
+RETURNS rating.ledger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    holder    rating.accounts;
+    account_balance rating.balances;
+    entry     rating.ledger;
+    minor     smallint;
+    signed    numeric;
+    available numeric;
+BEGIN
+    IF post_entry.account_id IS NULL OR post_entry.amount IS NULL OR nullif(post_entry.idempotency_key, '') IS NULL THEN
+        RAISE EXCEPTION 'account_id, amount and idempotency_key must be given (got %, %, %)',
+                post_entry.account_id, post_entry.amount, post_entry.idempotency_key
+            USING ERRCODE = 'not_null_violation',
+                  HINT = 'The idempotency key makes a retried call post once: use the payment''s or ticket''s own reference.';
+    END IF;
+    IF post_entry.amount IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION '% amount % is not a finite number', kind, post_entry.amount USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    IF (sign <> 0 AND post_entry.amount <= 0) OR post_entry.amount = 0 THEN
+        RAISE EXCEPTION '% amount must be %, not %', kind,
+                CASE WHEN sign = 0 THEN 'non-zero' ELSE 'positive' END, post_entry.amount
+            USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    signed := CASE WHEN sign = 0 THEN post_entry.amount ELSE sign * post_entry.amount END;
+
+    SELECT * INTO holder FROM rating.accounts a WHERE a.account_id = post_entry.account_id;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', post_entry.account_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    SELECT c.minor_units INTO minor FROM rating.currencies c WHERE c.code = holder.currency;
+    IF round(post_entry.amount, minor) <> post_entry.amount THEN
+        RAISE EXCEPTION '% amount % has more decimals than % allows (%)', kind, post_entry.amount, holder.currency, minor
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO account_balance FROM rating.balances b WHERE b.account_id = post_entry.account_id FOR UPDATE;
+
+    SELECT * INTO entry FROM rating.ledger l
+     WHERE l.account_id = post_entry.account_id AND l.idempotency_key = post_entry.idempotency_key;
+    IF FOUND THEN
+        IF entry.kind = post_entry.kind AND entry.amount = signed
+           AND entry.corrects_entry_no IS NOT DISTINCT FROM post_entry.corrects_entry_no THEN
+            RETURN entry;  -- a retry of a call that already posted
+        END IF;
+        RAISE EXCEPTION 'idempotency key "%" of account % was already used for another entry', post_entry.idempotency_key, post_entry.account_id
+            USING ERRCODE = 'unique_violation',
+                  DETAIL = format('Entry %s is a %s of %s %s.', entry.entry_no, entry.kind, entry.amount, entry.currency);
+    END IF;
+    IF post_entry.corrects_entry_no IS NOT NULL AND NOT EXISTS (
+        SELECT FROM rating.ledger l WHERE l.account_id = post_entry.account_id AND l.entry_no = post_entry.corrects_entry_no) THEN
+        RAISE EXCEPTION 'account % has no ledger entry % to correct', post_entry.account_id, post_entry.corrects_entry_no
+            USING ERRCODE = 'foreign_key_violation';
+    END IF;
+
+    available := account_balance.balance + signed - rating.held_funds(post_entry.account_id) - holder.spending_floor;
+    IF signed < 0 AND available < 0 AND holder.limit_policy = 'reject' THEN
+        RAISE EXCEPTION '% of % % would take account % below its spending floor of % %',
+                kind, post_entry.amount, holder.currency, post_entry.account_id, holder.spending_floor, holder.currency
+            USING ERRCODE = 'RT001', DETAIL = format('The balance is %s.', account_balance.balance);
+    END IF;
+
+    INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, description, idempotency_key, corrects_entry_no, over_limit)
+    VALUES (post_entry.account_id, account_balance.last_entry_no + 1, post_entry.kind, signed, holder.currency,
+            post_entry.description, post_entry.idempotency_key, post_entry.corrects_entry_no,
+            coalesce(signed < 0 AND available < 0, false))
+    RETURNING * INTO entry;
+    UPDATE rating.balances b
+       SET balance = b.balance + signed, last_entry_no = b.last_entry_no + 1, updated_at = now()
+     WHERE b.account_id = post_entry.account_id;
+    RETURN entry;
+END
+$$;
+REVOKE ALL ON FUNCTION rating.post_entry(bigint, text, numeric, integer, text, text, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION rating.post_entry(bigint, text, numeric, integer, text, text, bigint) IS 'Internal: posts one payment, credit, refund or adjustment. Call the rating.post_* functions instead.';
+
+CREATE FUNCTION rating.post_payment(account_id bigint, amount numeric, idempotency_key text, reference text DEFAULT NULL)
+RETURNS rating.ledger
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rating.post_entry($1, 'payment', $2, 1, $3, 'payment' || coalesce(' ' || $4, '')) $$;
+COMMENT ON FUNCTION rating.post_payment(bigint, numeric, text, text) IS 'Records money received (amount > 0). A retried call with the same idempotency_key returns the entry already posted.';
+
+CREATE FUNCTION rating.post_credit(account_id bigint, amount numeric, idempotency_key text, reason text)
+RETURNS rating.ledger
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rating.post_entry($1, 'credit', $2, 1, $3, 'credit: ' || coalesce($4, 'no reason given')) $$;
+COMMENT ON FUNCTION rating.post_credit(bigint, numeric, text, text) IS 'Credits the account (amount > 0), e.g. a goodwill or service-level credit. Idempotent per key.';
+
+CREATE FUNCTION rating.post_refund(account_id bigint, amount numeric, idempotency_key text, reason text)
+RETURNS rating.ledger
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rating.post_entry($1, 'refund', $2, -1, $3, 'refund: ' || coalesce($4, 'no reason given')) $$;
+COMMENT ON FUNCTION rating.post_refund(bigint, numeric, text, text) IS 'Records money paid back to the holder (amount > 0, posted negative); refused past the spending floor under limit_policy reject. Idempotent per key.';
+
+CREATE FUNCTION rating.post_adjustment(account_id bigint, amount numeric, idempotency_key text, reason text,
+                                       corrects_entry_no bigint DEFAULT NULL)
+RETURNS rating.ledger
+LANGUAGE sql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT rating.post_entry($1, 'adjustment', $2, 0, $3, 'adjustment: ' || coalesce($4, 'no reason given'), $5) $$;
+COMMENT ON FUNCTION rating.post_adjustment(bigint, numeric, text, text, bigint) IS 'A manual correction of either sign (amount <> 0, as seen by the holder), optionally naming the entry it corrects. Idempotent per key.';
+
+CREATE FUNCTION rating.verify_balances(only_discrepancies boolean DEFAULT false)
+RETURNS TABLE (account_id bigint, balance numeric, ledger_total numeric, difference numeric,
+               last_entry_no bigint, ledger_entries bigint, consistent boolean)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM (
+        SELECT b.account_id, b.balance, l.total, b.balance - l.total, b.last_entry_no, l.entries,
+               b.balance = l.total AND b.last_entry_no = l.entries AND l.top = l.entries
+          FROM rating.balances b
+          CROSS JOIN LATERAL (
+                SELECT coalesce(sum(amount), 0) AS total, count(*) AS entries, coalesce(max(entry_no), 0) AS top
+                  FROM rating.ledger e WHERE e.account_id = b.account_id) l
+    ) checked (account_id, balance, ledger_total, difference, last_entry_no, ledger_entries, consistent)
+     WHERE NOT (only_discrepancies AND consistent)
+     ORDER BY account_id
+$$;
+COMMENT ON FUNCTION rating.verify_balances(boolean) IS 'For every account: does the stored balance equal the sum of its ledger, and do its entry numbers run 1..n without a gap? With only_discrepancies, lists just the accounts where not.';

@@ -1,0 +1,74 @@
+-- Three roles, least privilege. They are cluster-wide, so they are created
+-- only if missing and survive DROP EXTENSION; the grants are per database.
+--   rating_admin:  tariffs, rates, accounts, subscriptions, alert thresholds;
+--                  closes billing periods; reads everything.
+--   rating_writer: inserts usage and posts money movements (payments, credits,
+--                  refunds, adjustments, reservations); nothing else.
+--   rating_reader: the views, quote and authorize; nothing else.
+-- Grant them to login roles: GRANT rating_writer TO mediation;
+-- Everything that must touch the ledger or balances does so through
+-- SECURITY DEFINER functions and triggers with a pinned search_path.
+
+DO $$
+DECLARE
+    role_name text;
+BEGIN
+    FOREACH role_name IN ARRAY ARRAY['rating_admin', 'rating_writer', 'rating_reader'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON ROLE rating_admin IS 'pg_rating: manages tariffs, rates, accounts, subscriptions and alert thresholds; closes billing periods.';
+COMMENT ON ROLE rating_writer IS 'pg_rating: inserts usage and posts payments, credits, refunds, adjustments and reservations.';
+COMMENT ON ROLE rating_reader IS 'pg_rating: reads the views.';
+
+-- Functions that read or write where their invoker may not. The per-row
+-- trigger rate_usage gets no SET clause, which would cost a GUC save and
+-- restore per row; its queries name every object with its schema.
+ALTER FUNCTION rating.rate_usage() SECURITY DEFINER;
+ALTER FUNCTION rating.quote(bigint, text, numeric, timestamptz, text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text)
+    SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION rating.open_balances() SECURITY DEFINER;
+ALTER FUNCTION rating.check_subscription_currency() SECURITY DEFINER;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA rating FROM PUBLIC;
+
+GRANT USAGE ON SCHEMA rating TO rating_admin, rating_writer, rating_reader;
+
+GRANT SELECT ON rating.account_balances, rating.account_statement, rating.usage_daily,
+                rating.current_period_charges, rating.open_reservations, rating.account_invoices,
+                rating.account_invoice_lines, rating.spending_alerts
+   TO rating_reader, rating_admin;
+-- The views compute holds and availability with these (functions run as their caller).
+GRANT EXECUTE ON FUNCTION rating.held_funds(bigint), rating.available_funds(bigint)
+   TO rating_reader, rating_admin;
+GRANT EXECUTE ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text),
+                          rating.authorize(bigint, text, text, timestamptz, bigint),
+                          rating.affordable_quantity(bigint, text, numeric, timestamptz, text)
+   TO rating_reader, rating_writer, rating_admin;
+
+-- Writers: usage in (SELECT as well, for RETURNING and ON CONFLICT), money movements.
+GRANT INSERT, SELECT ON rating.usage TO rating_writer;
+GRANT EXECUTE ON FUNCTION rating.post_payment(bigint, numeric, text, text),
+                          rating.post_credit(bigint, numeric, text, text),
+                          rating.post_refund(bigint, numeric, text, text),
+                          rating.post_adjustment(bigint, numeric, text, text, bigint),
+                          rating.reserve(bigint, numeric, text, interval),
+                          rating.release_reservation(bigint, bigint)
+   TO rating_writer;
+
+-- Administrators: the catalog, thresholds, period closing, verification.
+GRANT SELECT, INSERT, UPDATE, DELETE ON rating.tariffs, rating.rates, rating.accounts,
+                                        rating.subscriptions, rating.alert_thresholds
+   TO rating_admin;
+GRANT SELECT ON rating.currencies, rating.usage, rating.ledger, rating.balances, rating.reservations,
+                rating.invoices, rating.invoice_lines
+   TO rating_admin;
+GRANT EXECUTE ON FUNCTION rating.close_period(bigint, timestamptz),
+                          rating.verify_balances(boolean),
+                          rating.expire_reservations()
+   TO rating_admin;
