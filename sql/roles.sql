@@ -15,7 +15,11 @@ DECLARE
 BEGIN
     FOREACH role_name IN ARRAY ARRAY['rating_admin', 'rating_writer', 'rating_reader'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
-            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
+            BEGIN
+                EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;  -- created meanwhile by CREATE EXTENSION in another database
+            END;
         END IF;
     END LOOP;
 END

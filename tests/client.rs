@@ -8,6 +8,7 @@
 //! its own, so they may run in parallel.
 
 use postgres::error::SqlState;
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use std::io::Write;
 
@@ -97,7 +98,8 @@ fn assert_books_balance(client: &mut Client) {
     let orphans = count(
         client,
         "SELECT count(*) FROM rating.ledger l
-          WHERE NOT EXISTS (SELECT FROM rating.usage u WHERE u.account_id = l.account_id AND u.usage_id = l.usage_id)",
+          WHERE l.kind = 'charge'
+            AND NOT EXISTS (SELECT FROM rating.usage u WHERE u.account_id = l.account_id AND u.usage_id = l.usage_id)",
     );
     assert_eq!(orphans, 0, "ledger charges without their usage row");
     let gapped = count(
@@ -413,4 +415,120 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
     );
     assert_eq!(balance_cents(&mut app, 3001), -41);
     assert_books_balance(&mut app);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
+    const SESSIONS: usize = 8;
+    let database = TestDatabase::create("client_prepaid_race");
+    let mut admin = database.connect();
+    // Room for exactly three SMS at 0.05, and for one of two racing reservations.
+    admin
+        .batch_execute(
+            "UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id IN (3001, 3002);
+             SELECT rating.post_payment(3002, 0.15, 'topup');
+             SELECT rating.post_payment(3001, 1.00, 'topup')",
+        )
+        .unwrap();
+    let start = std::sync::Barrier::new(SESSIONS);
+    let outcomes: Vec<Result<(), postgres::Error>> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..SESSIONS)
+            .map(|n| {
+                let mut client = database.connect();
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    client.batch_execute(&format!(
+                        "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+                         VALUES (3002, 'race-{n}', 'sms', 1, now())"
+                    ))
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().unwrap())
+            .collect()
+    });
+    let won = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    assert_eq!(won, 3, "exactly three SMS fit in 0.15");
+    for lost in outcomes.iter().filter_map(|outcome| outcome.as_ref().err()) {
+        assert_eq!(lost.code().map(SqlState::code), Some("RT001"), "{lost:?}");
+    }
+    assert_eq!(balance_cents(&mut admin, 3002), 0);
+
+    // Two sessions reserving 0.60 of 1.00 at once: exactly one holds it.
+    let start = std::sync::Barrier::new(2);
+    let reserved: Vec<bool> = std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..2)
+            .map(|n| {
+                let mut client = database.connect();
+                let start = &start;
+                scope.spawn(move || {
+                    start.wait();
+                    client
+                        .batch_execute(&format!("SELECT rating.reserve(3001, 0.60, 'session-{n}')"))
+                        .is_ok()
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().unwrap())
+            .collect()
+    });
+    assert_eq!(reserved.iter().filter(|ok| **ok).count(), 1);
+    assert_eq!(
+        text(
+            &mut admin,
+            "SELECT available::text FROM rating.account_balances WHERE account_id = 3001"
+        ),
+        "0.40"
+    );
+    assert_books_balance(&mut admin);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_spending_alert_is_notified_at_commit_and_never_after_rollback() {
+    let database = TestDatabase::create("client_alerts");
+    let mut listener = database.connect();
+    listener.batch_execute("LISTEN rating_alerts").unwrap();
+    let mut app = database.connect();
+    app.batch_execute(
+        "INSERT INTO rating.alert_thresholds (account_id, threshold) VALUES (3001, -0.10)",
+    )
+    .unwrap();
+    let crossing = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+                    SELECT 3001, 'sms', 1, now() FROM generate_series(1, 3)";
+
+    app.batch_execute(&format!("BEGIN; {crossing}; ROLLBACK"))
+        .unwrap();
+    app.batch_execute(crossing).unwrap();
+
+    let wait = std::time::Duration::from_secs(2);
+    let mut notifications = listener.notifications();
+    let mut pending = notifications.timeout_iter(wait);
+    let mut received = Vec::new();
+    while let Some(notification) = pending.next().unwrap() {
+        received.push(notification.payload().to_string());
+    }
+    assert_eq!(
+        received.len(),
+        1,
+        "one alert, from the committed statement only: {received:?}"
+    );
+    let payload = &received[0];
+    for field in [
+        "\"account_id\" : 3001",
+        "\"threshold\" : -0.10",
+        "\"direction\" : \"down\"",
+        "\"balance_before\" : 0",
+        "\"balance_after\" : -0.15",
+        "\"currency\" : \"EUR\"",
+    ] {
+        assert!(payload.contains(field), "{field} missing from {payload}");
+    }
+    assert_eq!(count(&mut app, "SELECT count(*) FROM rating.alerts"), 1);
 }
