@@ -69,10 +69,15 @@ SELECT account_id, name, currency, balance, ledger_entries FROM rating.account_b
 \echo 'What would a 10-minute call to London cost Anna now? (rating.quote posts nothing)'
 SELECT charge, currency, rate_id, breakdown FROM rating.quote(1001, 'voice', 600, now(), '+442079460000');
 
-\echo 'Check: every balance equals the sum of its ledger, every usage row has one ledger entry:'
+\echo 'Acme pays by wire (retried by its bank: posted once), and Globex''s period to 16 November is invoiced:'
+SELECT entry_no, kind, amount, description FROM rating.post_payment(2001, 30.00, 'wire-2026-11-001', 'wire transfer');
+SELECT entry_no, kind, amount, description FROM rating.post_payment(2001, 30.00, 'wire-2026-11-001', 'wire transfer');
+SELECT invoice_no, period_end, total, closing_balance, entries FROM rating.close_period(2002, '2026-11-16 00:00+00');
+SELECT line_no, description, events, quantity, amount FROM rating.account_invoice_lines WHERE account_id = 2002 ORDER BY line_no;
+
+\echo 'Check: every balance equals the sum of its ledger (rating.verify_balances), every usage row has one charge:'
 SELECT count(*) AS accounts,
-       count(*) FILTER (WHERE b.balance = l.total) AS balanced,
+       count(*) FILTER (WHERE consistent) AS balanced,
        (SELECT count(*) FROM rating.usage) AS usage_rows,
        (SELECT count(*) FROM rating.ledger WHERE kind = 'charge') AS charge_entries
-  FROM rating.balances b
-  CROSS JOIN LATERAL (SELECT coalesce(sum(amount), 0) AS total FROM rating.ledger WHERE account_id = b.account_id) l;
+  FROM rating.verify_balances();

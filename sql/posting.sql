@@ -243,7 +243,7 @@ CREATE FUNCTION rating.post_payment(account_id bigint, amount numeric, idempoten
 RETURNS rating.ledger
 LANGUAGE sql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-AS $$ SELECT rating.post_entry($1, 'payment', $2, 1, $3, 'payment' || coalesce(' ' || $4, '')) $$;
+AS $$ SELECT rating.post_entry($1, 'payment', $2, 1, $3, 'payment' || coalesce(': ' || $4, '')) $$;
 COMMENT ON FUNCTION rating.post_payment(bigint, numeric, text, text) IS 'Records money received (amount > 0). A retried call with the same idempotency_key returns the entry already posted.';
 
 CREATE FUNCTION rating.post_credit(account_id bigint, amount numeric, idempotency_key text, reason text)

@@ -139,7 +139,7 @@ fn hammer(client: &mut Client, worker: usize, transactions: usize) -> Committed 
                 )
             }
             1 => {
-                let (first, second) = if worker % 2 == 0 {
+                let (first, second) = if worker.is_multiple_of(2) {
                     (HOT[0], HOT[1])
                 } else {
                     (HOT[1], HOT[0])
@@ -417,6 +417,31 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
     assert_books_balance(&mut app);
 }
 
+/// Runs `attempt` in `sessions` sessions released at the same instant.
+fn race<T: Send>(
+    database: &TestDatabase,
+    sessions: usize,
+    attempt: impl Fn(&mut Client, usize) -> T + Sync,
+) -> Vec<T> {
+    let start = std::sync::Barrier::new(sessions);
+    std::thread::scope(|scope| {
+        let racers: Vec<_> = (0..sessions)
+            .map(|n| {
+                let mut client = database.connect();
+                let (start, attempt) = (&start, &attempt);
+                scope.spawn(move || {
+                    start.wait();
+                    attempt(&mut client, n)
+                })
+            })
+            .collect();
+        racers
+            .into_iter()
+            .map(|racer| racer.join().expect("a racing session panicked"))
+            .collect()
+    })
+}
+
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
 fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
@@ -431,25 +456,11 @@ fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
              SELECT rating.post_payment(3001, 1.00, 'topup')",
         )
         .unwrap();
-    let start = std::sync::Barrier::new(SESSIONS);
-    let outcomes: Vec<Result<(), postgres::Error>> = std::thread::scope(|scope| {
-        let racers: Vec<_> = (0..SESSIONS)
-            .map(|n| {
-                let mut client = database.connect();
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    client.batch_execute(&format!(
-                        "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
-                         VALUES (3002, 'race-{n}', 'sms', 1, now())"
-                    ))
-                })
-            })
-            .collect();
-        racers
-            .into_iter()
-            .map(|racer| racer.join().unwrap())
-            .collect()
+    let outcomes = race(&database, SESSIONS, |client, n| {
+        client.batch_execute(&format!(
+            "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+             VALUES (3002, 'race-{n}', 'sms', 1, now())"
+        ))
     });
     let won = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
     assert_eq!(won, 3, "exactly three SMS fit in 0.15");
@@ -459,24 +470,10 @@ fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
     assert_eq!(balance_cents(&mut admin, 3002), 0);
 
     // Two sessions reserving 0.60 of 1.00 at once: exactly one holds it.
-    let start = std::sync::Barrier::new(2);
-    let reserved: Vec<bool> = std::thread::scope(|scope| {
-        let racers: Vec<_> = (0..2)
-            .map(|n| {
-                let mut client = database.connect();
-                let start = &start;
-                scope.spawn(move || {
-                    start.wait();
-                    client
-                        .batch_execute(&format!("SELECT rating.reserve(3001, 0.60, 'session-{n}')"))
-                        .is_ok()
-                })
-            })
-            .collect();
-        racers
-            .into_iter()
-            .map(|racer| racer.join().unwrap())
-            .collect()
+    let reserved = race(&database, 2, |client, n| {
+        client
+            .batch_execute(&format!("SELECT rating.reserve(3001, 0.60, 'session-{n}')"))
+            .is_ok()
     });
     assert_eq!(reserved.iter().filter(|ok| **ok).count(), 1);
     assert_eq!(
