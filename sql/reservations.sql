@@ -3,6 +3,8 @@
 -- what is left. All under the account's balance lock, so that concurrent
 -- sessions cannot together hold or spend more than the account may.
 
+COMMENT ON FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text) IS 'The largest quantity of a service (to a destination) whose charge for the account at occurred_at fits in budget, and the rate that prices it; errors as the insert of that usage would. rating.authorize supplies the budget.';
+
 CREATE FUNCTION rating.available_funds(account_id bigint) RETURNS numeric
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp

@@ -529,3 +529,72 @@ fn a_spending_alert_is_notified_at_commit_and_never_after_rollback() {
     }
     assert_eq!(count(&mut app, "SELECT count(*) FROM rating.alerts"), 1);
 }
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn login_roles_do_their_job_over_the_wire_and_nothing_else() {
+    let database = TestDatabase::create("client_roles");
+    let mut admin = database.connect();
+    // Login roles of a mediation system, a BI tool and a billing administrator.
+    for (login, role) in [
+        ("mediation", "rating_writer"),
+        ("bi_tool", "rating_reader"),
+        ("billing_admin", "rating_admin"),
+    ] {
+        admin
+            .batch_execute(&format!(
+                "DROP ROLE IF EXISTS {login}; CREATE ROLE {login} LOGIN; GRANT {role} TO {login}"
+            ))
+            .unwrap();
+    }
+    let connect_as =
+        |login: &str| Client::connect(&format!("{} user={login}", database.dsn), NoTls).unwrap();
+    let refused = |client: &mut Client, sql: &str| {
+        let error = client.batch_execute(sql).expect_err(sql);
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::INSUFFICIENT_PRIVILEGE),
+            "{sql}: {error:?}"
+        );
+    };
+
+    let mut mediation = connect_as("mediation");
+    let charge: String = mediation
+        .query_one(
+            "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
+             VALUES (3001, 'cdr-1', 'sms', 1, now()) RETURNING charge::text",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(charge, "0.05");
+    mediation
+        .batch_execute("SELECT rating.post_payment(3001, 10, 'bank-1')")
+        .unwrap();
+    refused(&mut mediation, "SELECT * FROM rating.ledger");
+    refused(&mut mediation, "SELECT * FROM rating.account_balances");
+    refused(&mut mediation, "UPDATE rating.rates SET price = 0");
+
+    let mut bi_tool = connect_as("bi_tool");
+    assert_eq!(
+        text(
+            &mut bi_tool,
+            "SELECT balance::text FROM rating.account_balances WHERE account_id = 3001"
+        ),
+        "9.95"
+    );
+    refused(&mut bi_tool, "SELECT * FROM rating.usage");
+    refused(&mut bi_tool, "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())");
+
+    let mut billing_admin = connect_as("billing_admin");
+    billing_admin
+        .batch_execute("UPDATE rating.accounts SET credit_limit = 100 WHERE account_id = 3001")
+        .unwrap();
+    refused(
+        &mut billing_admin,
+        "SELECT rating.post_payment(3001, 10, 'bank-2')",
+    );
+    refused(&mut billing_admin, "DELETE FROM rating.balances");
+    drop((mediation, bi_tool, billing_admin));
+    assert_books_balance(&mut admin);
+}
