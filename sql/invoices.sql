@@ -21,10 +21,7 @@ BEGIN
         RAISE EXCEPTION 'period_end % is not a past instant', close_period.period_end
             USING ERRCODE = 'invalid_parameter_value', HINT = 'A period can be closed once it has ended.';
     END IF;
-    SELECT * INTO account_balance FROM rating.balances b WHERE b.account_id = close_period.account_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'account % does not exist', close_period.account_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
+    account_balance := rating.locked_balance(close_period.account_id);
     period_start := coalesce(account_balance.invoiced_through, '-infinity');
     IF close_period.period_end <= period_start THEN
         SELECT * INTO issued FROM rating.invoices i

@@ -3,16 +3,25 @@
 -- adjustments one call at a time. Both lock the account's balance row first,
 -- check the spending floor, number the entry gaplessly and move the balance;
 -- a statement trigger on rating.balances then raises spending alerts.
+-- What reservations hold (rating.held_funds, rating.open_reservations) is
+-- defined in reservations.sql; the bodies here look it up when they run.
 
-CREATE FUNCTION rating.held_funds(account_id bigint) RETURNS numeric
-LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+CREATE FUNCTION rating.locked_balance(account_id bigint) RETURNS rating.balances
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT coalesce(sum(r.amount - r.consumed), 0)
-      FROM rating.reservations r
-     WHERE r.account_id = $1 AND r.status = 'open' AND r.expires_at > now()
+DECLARE
+    locked rating.balances;
+BEGIN
+    SELECT * INTO locked FROM rating.balances b WHERE b.account_id = locked_balance.account_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % does not exist', locked_balance.account_id USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN locked;
+END
 $$;
-COMMENT ON FUNCTION rating.held_funds(bigint) IS 'Funds the account''s open, unexpired reservations still hold.';
+REVOKE ALL ON FUNCTION rating.locked_balance(bigint) FROM PUBLIC;
+COMMENT ON FUNCTION rating.locked_balance(bigint) IS 'Internal: the account''s balance row, locked FOR UPDATE; every movement of money and every hold takes this lock first. Refuses an unknown account (23503).';
 
 CREATE FUNCTION rating.post_usage_charges() RETURNS trigger
 LANGUAGE plpgsql
@@ -20,8 +29,8 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    posted  bigint;
-    refused record;
+    -- Rows rated and posted, and the first row refused at its spending floor, if any.
+    outcome record;
 BEGIN
     -- Lock every touched balance in account order before changing any, so
     -- that concurrent multi-account statements queue instead of deadlocking.
@@ -42,14 +51,12 @@ BEGIN
         -- draw on what it still holds, in usage order.
         SELECT u.*,
                CASE WHEN r.reservation_id IS NULL THEN 0
-                    ELSE least(u.drawn_through, r.amount - r.consumed)
-                         - least(u.drawn_through - u.charge, r.amount - r.consumed)
+                    ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
                END AS covered
           FROM (SELECT u.*, sum(u.charge) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
                   FROM rated_usage u) u
-          LEFT JOIN rating.reservations r
+          LEFT JOIN rating.open_reservations r
             ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
-           AND r.status = 'open' AND r.expires_at > now()
     ), entry AS (
         SELECT c.*,
                a.last_entry_no + row_number() OVER w AS entry_no,
@@ -74,19 +81,17 @@ BEGIN
                updated_at = now()
           FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries FROM rated_usage GROUP BY account_id) t
          WHERE b.account_id = t.account_id
-        RETURNING 1
     ), drawn AS (
         UPDATE rating.reservations r
            SET consumed = r.consumed + d.covered
           FROM (SELECT account_id, reservation_id, sum(covered) AS covered
                   FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
          WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
-        RETURNING 1
     )
-    SELECT (SELECT count(*) FROM ledger_rows) AS posted,
-           (SELECT count(*) FROM moved) + (SELECT count(*) FROM drawn) AS touched,
+    SELECT (SELECT count(*) FROM rated_usage) AS rated,
+           (SELECT count(*) FROM ledger_rows) AS posted,
            e.*
-      INTO refused
+      INTO outcome
       FROM (SELECT 1) AS one
       LEFT JOIN LATERAL (
             SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
@@ -95,19 +100,18 @@ BEGIN
              ORDER BY e.account_id, e.usage_id
              LIMIT 1) e ON true;
 
-    IF refused.account_id IS NOT NULL THEN
+    IF outcome.account_id IS NOT NULL THEN
         RAISE EXCEPTION 'usage would take account % below its spending floor of % %',
-                refused.account_id, refused.spending_floor, refused.currency
+                outcome.account_id, outcome.spending_floor, outcome.currency
             USING ERRCODE = 'RT001',
                   DETAIL = format('A charge of %s %s finds balance %s with %s held by reservations; the statement posts nothing.',
-                                  refused.charge, refused.currency, refused.balance_before, refused.held),
+                                  outcome.charge, outcome.currency, outcome.balance_before, outcome.held),
                   HINT = 'Top up the account (rating.post_payment), raise its credit_limit, or set limit_policy = ''flag''.';
     END IF;
-    SELECT count(*) INTO posted FROM rated_usage;
-    IF refused.posted <> posted THEN
+    IF outcome.posted <> outcome.rated THEN
         -- Only possible if an account lost its balance row: refuse rather
         -- than accept usage that is not on the ledger.
-        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', posted, refused.posted
+        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', outcome.rated, outcome.posted
             USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
     END IF;
     RETURN NULL;
@@ -199,7 +203,7 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
 
-    SELECT * INTO account_balance FROM rating.balances b WHERE b.account_id = post_entry.account_id FOR UPDATE;
+    account_balance := rating.locked_balance(post_entry.account_id);
 
     SELECT * INTO entry FROM rating.ledger l
      WHERE l.account_id = post_entry.account_id AND l.idempotency_key = post_entry.idempotency_key;

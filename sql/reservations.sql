@@ -3,6 +3,35 @@
 -- what is left. All under the account's balance lock, so that concurrent
 -- sessions cannot together hold or spend more than the account may.
 
+CREATE VIEW rating.open_reservations AS
+SELECT r.account_id,
+       r.reservation_id,
+       r.amount,
+       r.consumed,
+       r.amount - r.consumed AS remaining,
+       r.expires_at,
+       r.created_at,
+       r.idempotency_key
+  FROM rating.reservations r
+ WHERE r.status = 'open' AND r.expires_at > now();
+COMMENT ON VIEW rating.open_reservations IS 'Reservations that currently hold funds: open and not yet expired. The one definition that holds, draws and authorizations use.';
+COMMENT ON COLUMN rating.open_reservations.account_id IS 'The account.';
+COMMENT ON COLUMN rating.open_reservations.reservation_id IS 'The reservation.';
+COMMENT ON COLUMN rating.open_reservations.amount IS 'Funds reserved.';
+COMMENT ON COLUMN rating.open_reservations.consumed IS 'Drawn by usage so far.';
+COMMENT ON COLUMN rating.open_reservations.remaining IS 'Still held.';
+COMMENT ON COLUMN rating.open_reservations.expires_at IS 'When it stops holding.';
+COMMENT ON COLUMN rating.open_reservations.created_at IS 'When it was made.';
+COMMENT ON COLUMN rating.open_reservations.idempotency_key IS 'The caller''s key.';
+
+CREATE FUNCTION rating.held_funds(account_id bigint) RETURNS numeric
+LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(sum(r.remaining), 0) FROM rating.open_reservations r WHERE r.account_id = $1
+$$;
+COMMENT ON FUNCTION rating.held_funds(bigint) IS 'Funds the account''s open, unexpired reservations still hold.';
+
 COMMENT ON FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text) IS 'The largest quantity of a service (to a destination) whose charge for the account at occurred_at fits in budget, and the rate that prices it; errors as the insert of that usage would. rating.authorize supplies the budget.';
 
 CREATE FUNCTION rating.available_funds(account_id bigint) RETURNS numeric
@@ -30,9 +59,8 @@ BEGIN
     END IF;
     budget := rating.available_funds(authorize.account_id);
     -- A session that holds a reservation may also spend what it still holds.
-    budget := budget + coalesce((SELECT r.amount - r.consumed FROM rating.reservations r
-                                  WHERE r.account_id = authorize.account_id AND r.reservation_id = authorize.reservation_id
-                                    AND r.status = 'open' AND r.expires_at > now()), 0);
+    budget := budget + coalesce((SELECT r.remaining FROM rating.open_reservations r
+                                  WHERE r.account_id = authorize.account_id AND r.reservation_id = authorize.reservation_id), 0);
     IF budget IS NULL THEN
         -- No limit: the answer is the rate alone (quantity NULL: unlimited).
         RETURN QUERY SELECT NULL::numeric, NULL::numeric, q.currency, q.rate_id
@@ -68,10 +96,7 @@ BEGIN
     IF expires_in <= interval '0' THEN
         RAISE EXCEPTION 'expires_in must be positive, not %', expires_in USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM FROM rating.balances b WHERE b.account_id = reserve.account_id FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'account % does not exist', reserve.account_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
+    PERFORM rating.locked_balance(reserve.account_id);
 
     SELECT * INTO held FROM rating.reservations r
      WHERE r.account_id = reserve.account_id AND r.idempotency_key = reserve.idempotency_key;

@@ -8,13 +8,14 @@ SELECT a.account_id,
        b.balance,
        a.credit_limit,
        a.spending_floor,
-       rating.held_funds(a.account_id) AS held,
-       b.balance - rating.held_funds(a.account_id) - a.spending_floor AS available,
+       h.held,
+       b.balance - h.held - a.spending_floor AS available,
        b.last_entry_no AS ledger_entries,
        b.invoiced_through,
        b.updated_at
   FROM rating.accounts a
-  JOIN rating.balances b ON b.account_id = a.account_id;
+  JOIN rating.balances b ON b.account_id = a.account_id
+ CROSS JOIN LATERAL (SELECT rating.held_funds(a.account_id) AS held) h;
 COMMENT ON VIEW rating.account_balances IS 'Each account''s current balance (negative: the holder owes), what reservations hold, and what it may still spend.';
 COMMENT ON COLUMN rating.account_balances.account_id IS 'The account.';
 COMMENT ON COLUMN rating.account_balances.name IS 'Account holder.';
@@ -101,27 +102,6 @@ COMMENT ON COLUMN rating.current_period_charges.late IS 'Charges for usage of an
 COMMENT ON COLUMN rating.current_period_charges.currency IS 'The account''s currency.';
 COMMENT ON COLUMN rating.current_period_charges.entries IS 'Number of ledger entries.';
 COMMENT ON COLUMN rating.current_period_charges.amount IS 'Signed sum (charges negative).';
-
-CREATE VIEW rating.open_reservations AS
-SELECT r.account_id,
-       r.reservation_id,
-       r.amount,
-       r.consumed,
-       r.amount - r.consumed AS remaining,
-       r.expires_at,
-       r.created_at,
-       r.idempotency_key
-  FROM rating.reservations r
- WHERE r.status = 'open' AND r.expires_at > now();
-COMMENT ON VIEW rating.open_reservations IS 'Reservations that currently hold funds.';
-COMMENT ON COLUMN rating.open_reservations.account_id IS 'The account.';
-COMMENT ON COLUMN rating.open_reservations.reservation_id IS 'The reservation.';
-COMMENT ON COLUMN rating.open_reservations.amount IS 'Funds reserved.';
-COMMENT ON COLUMN rating.open_reservations.consumed IS 'Drawn by usage so far.';
-COMMENT ON COLUMN rating.open_reservations.remaining IS 'Still held.';
-COMMENT ON COLUMN rating.open_reservations.expires_at IS 'When it stops holding.';
-COMMENT ON COLUMN rating.open_reservations.created_at IS 'When it was made.';
-COMMENT ON COLUMN rating.open_reservations.idempotency_key IS 'The caller''s key.';
 
 CREATE VIEW rating.account_invoices AS
 SELECT i.account_id, i.invoice_no, i.period_start, i.period_end, i.currency, i.total, i.closing_balance, i.entries, i.issued_at

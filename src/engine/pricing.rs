@@ -106,8 +106,7 @@ impl RateTerms {
         }
         let (usage_amount, before_minimum) = self.amounts(billed).ok_or(out_of_range)?;
         let minimum_applies = before_minimum < self.minimum_charge;
-        let unrounded = before_minimum.max(self.minimum_charge);
-        let charge = rounding.round(unrounded, currency.minor_units);
+        let charge = self.final_charge(before_minimum, currency, rounding);
         let breakdown = self.describe(
             rate_id,
             quantity,
@@ -135,7 +134,21 @@ impl RateTerms {
         Some((usage_amount, usage_amount.checked_add(self.connect_fee)?))
     }
 
-    /// The rounded charge of a non-zero billed quantity; `None` on overflow.
+    /// The one place an event's charge is rounded: the minimum applied to the
+    /// exact amount, then rounded once to the currency's minor unit.
+    fn final_charge(
+        &self,
+        before_minimum: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Decimal {
+        rounding.round(
+            before_minimum.max(self.minimum_charge),
+            currency.minor_units,
+        )
+    }
+
+    /// The charge of a non-zero billed quantity; `None` on overflow.
     fn charge_for_billed(
         &self,
         billed: Decimal,
@@ -143,10 +156,7 @@ impl RateTerms {
         rounding: RoundingMode,
     ) -> Option<Decimal> {
         let (_, before_minimum) = self.amounts(billed)?;
-        Some(rounding.round(
-            before_minimum.max(self.minimum_charge),
-            currency.minor_units,
-        ))
+        Some(self.final_charge(before_minimum, currency, rounding))
     }
 
     /// The most of the service that `budget` pays for, as online charging
