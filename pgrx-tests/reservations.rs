@@ -35,6 +35,19 @@ fn a_reservation_holds_funds_and_its_usage_draws_on_it() {
     assert_eq!(available(), "0.40");
     let refused = text("SELECT tests.error_of($$SELECT rating.reserve(3002, 0.50, 'session-2')$$)");
     assert!(refused.starts_with("RT001: account 3002 cannot reserve 0.50: only 0.40 is available"), "{refused}");
+    for (n, (amount, expected)) in [
+        ("'NaN'", "22003: reservation amount NaN is not a finite number"),
+        ("'Infinity'", "22003: reservation amount Infinity is not a finite number"),
+        ("0", "22003: reservation amount must be positive, not 0"),
+        ("-0.10", "22003: reservation amount must be positive, not -0.10"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let error = text(&format!("SELECT tests.error_of($$SELECT rating.reserve(3002, {amount}, 'bad-{n}')$$)"));
+        assert!(error.starts_with(expected), "{amount}: {error}");
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.reservations"), 1);
 
     // The session's call (61 s: 0.24) comes out of the reservation ...
     run(&format!(

@@ -23,6 +23,24 @@ $$;
 REVOKE ALL ON FUNCTION rating.locked_balance(bigint) FROM PUBLIC;
 COMMENT ON FUNCTION rating.locked_balance(bigint) IS 'Internal: the account''s balance row, locked FOR UPDATE; every movement of money and every hold takes this lock first. Refuses an unknown account (23503).';
 
+CREATE FUNCTION rating.check_amount(what text, amount numeric, nonzero_only boolean DEFAULT false) RETURNS void
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- NaN compares greater than every number, so "amount > 0" alone lets it through.
+    IF amount IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION '% amount % is not a finite number', what, amount USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+    IF (NOT nonzero_only AND amount <= 0) OR amount = 0 THEN
+        RAISE EXCEPTION '% amount must be %, not %', what,
+                CASE WHEN nonzero_only THEN 'non-zero' ELSE 'positive' END, amount
+            USING ERRCODE = 'numeric_value_out_of_range';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION rating.check_amount(text, numeric, boolean) IS 'Internal: refuses (22003) an amount of money that is not finite, or not positive (with nonzero_only: zero); what names it in the message.';
+
 CREATE FUNCTION rating.post_usage_charges() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -183,14 +201,7 @@ BEGIN
             USING ERRCODE = 'not_null_violation',
                   HINT = 'The idempotency key makes a retried call post once: use the payment''s or ticket''s own reference.';
     END IF;
-    IF post_entry.amount IN ('NaN', 'Infinity', '-Infinity') THEN
-        RAISE EXCEPTION '% amount % is not a finite number', kind, post_entry.amount USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
-    IF (sign <> 0 AND post_entry.amount <= 0) OR post_entry.amount = 0 THEN
-        RAISE EXCEPTION '% amount must be %, not %', kind,
-                CASE WHEN sign = 0 THEN 'non-zero' ELSE 'positive' END, post_entry.amount
-            USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
+    PERFORM rating.check_amount(kind, post_entry.amount, nonzero_only => sign = 0);
     signed := CASE WHEN sign = 0 THEN post_entry.amount ELSE sign * post_entry.amount END;
 
     SELECT * INTO holder FROM rating.accounts a WHERE a.account_id = post_entry.account_id;

@@ -89,10 +89,7 @@ BEGIN
         RAISE EXCEPTION 'account_id, amount, idempotency_key and expires_in must be given'
             USING ERRCODE = 'not_null_violation';
     END IF;
-    IF NOT reserve.amount > 0 OR reserve.amount = 'Infinity' THEN
-        RAISE EXCEPTION 'reservation amount must be positive and finite, not %', reserve.amount
-            USING ERRCODE = 'numeric_value_out_of_range';
-    END IF;
+    PERFORM rating.check_amount('reservation', reserve.amount);
     IF expires_in <= interval '0' THEN
         RAISE EXCEPTION 'expires_in must be positive, not %', expires_in USING ERRCODE = 'invalid_parameter_value';
     END IF;
