@@ -598,3 +598,83 @@ fn login_roles_do_their_job_over_the_wire_and_nothing_else() {
     drop((mediation, bi_tool, billing_admin));
     assert_books_balance(&mut admin);
 }
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn money_limits_reservations_and_invoices_over_the_wire() {
+    let database = TestDatabase::create("client_money");
+    let mut crm = database.connect();
+    let sms = |at: &str| {
+        format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, '{at}')"
+        )
+    };
+
+    // A retried payment posts once; a key reused for another amount is refused.
+    for _ in 0..2 {
+        crm.batch_execute("SELECT rating.post_payment(3001, 0.10, 'bank-1')")
+            .unwrap();
+    }
+    let reused = crm
+        .batch_execute("SELECT rating.post_payment(3001, 0.20, 'bank-1')")
+        .unwrap_err();
+    assert_eq!(reused.code(), Some(&SqlState::UNIQUE_VIOLATION));
+
+    // A credit limit of 0.05 below zero: three SMS fit in 0.10 + 0.05, the fourth does not.
+    crm.batch_execute("UPDATE rating.accounts SET credit_limit = 0.05 WHERE account_id = 3001")
+        .unwrap();
+    for day in ["2026-03-01", "2026-03-02", "2026-04-02"] {
+        crm.batch_execute(&sms(day)).unwrap();
+    }
+    let refused = crm.batch_execute(&sms("2026-04-03")).unwrap_err();
+    assert_eq!(
+        refused.code().map(SqlState::code),
+        Some("RT001"),
+        "{refused:?}"
+    );
+
+    // A reservation holds what is left; authorize sees what the session may still spend.
+    crm.batch_execute("UPDATE rating.accounts SET credit_limit = 1.00 WHERE account_id = 3001")
+        .unwrap();
+    let reservation: i64 = crm
+        .query_one(
+            "SELECT reservation_id FROM rating.reserve(3001, 0.50, 'session-1')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    let (seconds, available): (String, String) = {
+        let row = crm
+            .query_one(
+                "SELECT quantity::text, available::text FROM rating.authorize(3001, 'voice', '+33123', now(), $1)",
+                &[&reservation],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    // Balance -0.05 above a floor of -1.00 leaves 0.95, 0.50 of it held by this very
+    // session's reservation, which it may spend: 0.95 buys seven minutes at 0.12.
+    assert_eq!((seconds.as_str(), available.as_str()), ("420", "0.95"));
+
+    // March is invoiced: its two SMS, and nothing of April; the invoice equals its ledger entries.
+    crm.batch_execute("SELECT rating.close_period(3001, '2026-04-01 00:00+00')")
+        .unwrap();
+    let sums = text(
+        &mut crm,
+        "SELECT concat_ws('|', i.total,
+                (SELECT sum(amount) FROM rating.account_invoice_lines l WHERE l.account_id = i.account_id AND l.invoice_no = i.invoice_no),
+                (SELECT sum(e.amount) FROM rating.invoice_entries ie
+                   JOIN rating.ledger e USING (account_id, entry_no)
+                  WHERE ie.account_id = i.account_id AND ie.invoice_no = i.invoice_no))
+           FROM rating.account_invoices i WHERE i.account_id = 3001",
+    );
+    assert_eq!(sums, "-0.10|-0.10|-0.10");
+    assert_eq!(
+        count(
+            &mut crm,
+            "SELECT count(*) FROM rating.verify_balances(true)"
+        ),
+        0
+    );
+    assert_books_balance(&mut crm);
+}
