@@ -88,11 +88,16 @@ fn each_role_may_do_its_job_and_nothing_else() {
         ("rating_writer", "SELECT rating.reserve(3001, 1, 'r-1')"),
         ("rating_reader", "SELECT * FROM rating.account_balances"),
         ("rating_reader", "SELECT * FROM rating.account_statement"),
+        ("rating_reader", "SELECT * FROM rating.ledger"),
+        ("rating_reader", "SELECT * FROM rating.held_usage"),
         ("rating_reader", "SELECT * FROM rating.quote(3001, 'sms', 1)"),
         ("rating_admin", "INSERT INTO rating.rates (tariff_id, service, price) VALUES (1001, 'mms', 0.3)"),
         ("rating_admin", "INSERT INTO rating.accounts (account_id, name, currency) VALUES (3999, 'Eve', 'EUR')"),
         ("rating_admin", "SELECT rating.close_period(3001, now() - interval '1 day')"),
         ("rating_admin", "SELECT * FROM rating.verify_balances()"),
+        ("rating_admin", "SELECT * FROM rating.verify_usage()"),
+        ("rating_admin", "SELECT * FROM rating.rate_held()"),
+        ("rating_admin", "SELECT * FROM rating.rerate(3001, '-infinity', 'infinity')"),
     ];
     for (role, statement) in allowed {
         assert_eq!(as_role(role, statement), "no error", "{role}: {statement}");
@@ -104,7 +109,10 @@ fn each_role_may_do_its_job_and_nothing_else() {
         ("rating_writer", "UPDATE rating.balances SET balance = 100"),
         ("rating_writer", "SELECT rating.close_period(3001, now())"),
         ("rating_reader", usage),
-        ("rating_reader", "SELECT * FROM rating.ledger"),
+        ("rating_reader", "SELECT * FROM rating.tariffs"),
+        ("rating_reader", "DELETE FROM rating.ledger"),
+        ("rating_reader", "SELECT rating.rerate(3001, '-infinity', 'infinity')"),
+        ("rating_writer", "SELECT rating.rate_held()"),
         ("rating_reader", "SELECT rating.post_payment(3001, 1, 'p-2')"),
         ("rating_admin", usage),
         ("rating_admin", "SELECT rating.post_payment(3001, 1, 'p-3')"),

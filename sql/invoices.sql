@@ -34,7 +34,11 @@ BEGIN
     END IF;
 
     WITH due AS (
-        SELECT l.entry_no, l.kind, l.amount, l.late, u.service, u.rate_id, u.billed_quantity
+        -- A usage row carries its current rate: a reversal's line names the
+        -- service only.
+        SELECT l.entry_no, l.kind, l.amount, l.late, u.service,
+               CASE WHEN l.kind = 'charge' THEN u.rate_id END AS rate_id,
+               CASE WHEN l.kind = 'charge' THEN u.billed_quantity END AS billed_quantity
           FROM rating.ledger l
           LEFT JOIN rating.usage u ON u.account_id = l.account_id AND u.usage_id = l.usage_id
          WHERE l.account_id = close_period.account_id
@@ -58,7 +62,9 @@ BEGIN
         SELECT close_period.account_id, account_balance.last_invoice_no + 1,
                row_number() OVER (ORDER BY kind = 'charge' DESC, kind, late, service, rate_id),
                kind, service, rate_id, late,
-               CASE WHEN kind = 'charge' THEN service || ' (rate ' || rate_id || ')' ELSE kind END
+               CASE kind WHEN 'charge' THEN service || ' (rate ' || rate_id || ')'
+                         WHEN 'reversal' THEN service || ' charges reversed by rerating'
+                         ELSE kind END
                    || CASE WHEN late THEN ', late usage from an earlier period' ELSE '' END,
                count(*), sum(billed_quantity), sum(amount)
           FROM due

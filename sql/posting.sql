@@ -13,6 +13,7 @@ AS $$
 DECLARE
     locked rating.balances;
 BEGIN
+    PERFORM rating.check_account_access(locked_balance.account_id);
     SELECT * INTO locked FROM rating.balances b WHERE b.account_id = locked_balance.account_id FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'account % does not exist', locked_balance.account_id USING ERRCODE = 'foreign_key_violation';
@@ -21,7 +22,7 @@ BEGIN
 END
 $$;
 REVOKE ALL ON FUNCTION rating.locked_balance(bigint) FROM PUBLIC;
-COMMENT ON FUNCTION rating.locked_balance(bigint) IS 'Internal: the account''s balance row, locked FOR UPDATE; every movement of money and every hold takes this lock first. Refuses an unknown account (23503).';
+COMMENT ON FUNCTION rating.locked_balance(bigint) IS 'Internal: the account''s balance row, locked FOR UPDATE; every movement of money and every hold takes this lock first. Refuses an account the session''s tenant may not act on (42501) and an unknown account (23503).';
 
 CREATE FUNCTION rating.check_amount(what text, amount numeric, nonzero_only boolean DEFAULT false) RETURNS void
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -54,7 +55,7 @@ BEGIN
     -- that concurrent multi-account statements queue instead of deadlocking.
     PERFORM 1
        FROM rating.balances b
-      WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
+      WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
       ORDER BY b.account_id
         FOR UPDATE;
 
@@ -63,7 +64,7 @@ BEGIN
                CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
           FROM rating.balances b
           JOIN rating.accounts a ON a.account_id = b.account_id
-         WHERE b.account_id IN (SELECT DISTINCT account_id FROM rated_usage)
+         WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
     ), covered AS (
         -- What each row's reservation pays for: rows naming one reservation
         -- draw on what it still holds, in usage order.
@@ -72,7 +73,7 @@ BEGIN
                     ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
                END AS covered
           FROM (SELECT u.*, sum(u.charge) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
-                  FROM rated_usage u) u
+                  FROM inserted_usage u WHERE u.status = 'rated') u
           LEFT JOIN rating.open_reservations r
             ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
     ), entry AS (
@@ -97,7 +98,8 @@ BEGIN
            SET balance = b.balance - t.total,
                last_entry_no = b.last_entry_no + t.entries,
                updated_at = now()
-          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries FROM rated_usage GROUP BY account_id) t
+          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
+                  FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
          WHERE b.account_id = t.account_id
     ), drawn AS (
         UPDATE rating.reservations r
@@ -106,7 +108,7 @@ BEGIN
                   FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
          WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
     )
-    SELECT (SELECT count(*) FROM rated_usage) AS rated,
+    SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
            (SELECT count(*) FROM ledger_rows) AS posted,
            e.*
       INTO outcome
@@ -135,10 +137,10 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row and moves each balance once.';
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
 
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
-    REFERENCING NEW TABLE AS rated_usage
+    REFERENCING NEW TABLE AS inserted_usage
     FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage_charges();
 COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
 
@@ -201,6 +203,7 @@ BEGIN
             USING ERRCODE = 'not_null_violation',
                   HINT = 'The idempotency key makes a retried call post once: use the payment''s or ticket''s own reference.';
     END IF;
+    PERFORM rating.check_account_access(post_entry.account_id);
     PERFORM rating.check_amount(kind, post_entry.amount, nonzero_only => sign = 0);
     signed := CASE WHEN sign = 0 THEN post_entry.amount ELSE sign * post_entry.amount END;
 
@@ -296,6 +299,7 @@ AS $$
           CROSS JOIN LATERAL (
                 SELECT coalesce(sum(amount), 0) AS total, count(*) AS entries, coalesce(max(entry_no), 0) AS top
                   FROM rating.ledger e WHERE e.account_id = b.account_id) l
+         WHERE b.account_id IN (SELECT rating.accessible_accounts())
     ) checked (account_id, balance, ledger_total, difference, last_entry_no, ledger_entries, consistent)
      WHERE NOT (only_discrepancies AND consistent)
      ORDER BY account_id

@@ -3,7 +3,7 @@
 -- what is left. All under the account's balance lock, so that concurrent
 -- sessions cannot together hold or spend more than the account may.
 
-CREATE VIEW rating.open_reservations AS
+CREATE VIEW rating.open_reservations WITH (security_invoker = true) AS
 SELECT r.account_id,
        r.reservation_id,
        r.amount,
@@ -41,7 +41,7 @@ AS $$
     SELECT b.balance - rating.held_funds(b.account_id) - a.spending_floor
       FROM rating.balances b
       JOIN rating.accounts a ON a.account_id = b.account_id
-     WHERE b.account_id = $1
+     WHERE b.account_id = $1 AND rating.account_accessible($1)
 $$;
 COMMENT ON FUNCTION rating.available_funds(bigint) IS 'What the account may still spend: balance minus held reservations minus its spending floor. NULL for an account without a limit.';
 
@@ -54,6 +54,7 @@ AS $$
 DECLARE
     budget numeric;
 BEGIN
+    PERFORM rating.check_account_access(authorize.account_id);
     IF NOT EXISTS (SELECT FROM rating.accounts a WHERE a.account_id = authorize.account_id) THEN
         RAISE EXCEPTION 'account % does not exist', authorize.account_id USING ERRCODE = 'foreign_key_violation';
     END IF;
@@ -128,7 +129,7 @@ AS $$
 DECLARE
     held rating.reservations;
 BEGIN
-    PERFORM FROM rating.balances b WHERE b.account_id = release_reservation.account_id FOR UPDATE;
+    PERFORM rating.locked_balance(release_reservation.account_id);
     UPDATE rating.reservations r
        SET status = CASE WHEN r.expires_at > now() THEN 'released' ELSE 'expired' END, closed_at = now()
      WHERE r.account_id = release_reservation.account_id AND r.reservation_id = release_reservation.reservation_id

@@ -1,10 +1,14 @@
 -- Three roles, least privilege. They are cluster-wide, so they are created
 -- only if missing and survive DROP EXTENSION; the grants are per database.
 --   rating_admin:  tariffs, rates, accounts, subscriptions, alert thresholds;
---                  closes billing periods; reads everything.
+--                  closes billing periods, prices held usage, rerates;
+--                  reads everything.
 --   rating_writer: inserts usage and posts money movements (payments, credits,
 --                  refunds, adjustments, reservations); nothing else.
---   rating_reader: the views, quote and authorize; nothing else.
+--   rating_reader: the views (and the tables beneath them), quote and
+--                  authorize; nothing else.
+-- With tenants (sql/tenancy.sql), GRANT a tenant's role as well: row-level
+-- security then limits every one of these to the tenant's accounts.
 -- Grant them to login roles: GRANT rating_writer TO mediation;
 -- Everything that must touch the ledger or balances does so through
 -- SECURITY DEFINER functions and triggers with a pinned search_path.
@@ -45,11 +49,16 @@ GRANT USAGE ON SCHEMA rating TO rating_admin, rating_writer, rating_reader;
 
 GRANT SELECT ON rating.account_balances, rating.account_statement, rating.usage_daily,
                 rating.current_period_charges, rating.open_reservations, rating.account_invoices,
-                rating.account_invoice_lines, rating.spending_alerts
+                rating.account_invoice_lines, rating.spending_alerts, rating.held_usage
    TO rating_reader, rating_admin;
--- The views compute holds and availability with these (functions run as their caller).
-GRANT EXECUTE ON FUNCTION rating.held_funds(bigint), rating.available_funds(bigint)
+-- The views run as their reader, under row-level security: readers need the
+-- tables beneath them.
+GRANT SELECT ON rating.accounts, rating.balances, rating.ledger, rating.usage, rating.reservations,
+                rating.invoices, rating.invoice_lines, rating.invoice_entries, rating.alerts
    TO rating_reader, rating_admin;
+GRANT EXECUTE ON FUNCTION rating.available_funds(bigint) TO rating_reader, rating_admin;
+-- Row-level security policies call this as the querying role.
+GRANT EXECUTE ON FUNCTION rating.restricted_tenants() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text),
                           rating.authorize(bigint, text, text, timestamptz, bigint),
                           rating.affordable_quantity(bigint, text, numeric, timestamptz, text)
@@ -57,6 +66,7 @@ GRANT EXECUTE ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text)
 
 -- Writers: usage in (SELECT as well, for RETURNING and ON CONFLICT), money movements.
 GRANT INSERT, SELECT ON rating.usage TO rating_writer;
+GRANT SELECT ON rating.accounts TO rating_writer;  -- the usage policy looks up the row's account
 GRANT EXECUTE ON FUNCTION rating.post_payment(bigint, numeric, text, text),
                           rating.post_credit(bigint, numeric, text, text),
                           rating.post_refund(bigint, numeric, text, text),
@@ -67,12 +77,13 @@ GRANT EXECUTE ON FUNCTION rating.post_payment(bigint, numeric, text, text),
 
 -- Administrators: the catalog, thresholds, period closing, verification.
 GRANT SELECT, INSERT, UPDATE, DELETE ON rating.tariffs, rating.rates, rating.accounts,
-                                        rating.subscriptions, rating.alert_thresholds
+                                        rating.subscriptions, rating.alert_thresholds, rating.tenants
    TO rating_admin;
-GRANT SELECT ON rating.currencies, rating.usage, rating.ledger, rating.balances, rating.reservations,
-                rating.invoices, rating.invoice_lines
-   TO rating_admin;
+GRANT SELECT ON rating.currencies TO rating_admin;
 GRANT EXECUTE ON FUNCTION rating.close_period(bigint, timestamptz),
+                          rating.rate_held(bigint),
+                          rating.rerate(bigint, timestamptz, timestamptz),
                           rating.verify_balances(boolean),
+                          rating.verify_usage(boolean),
                           rating.expire_reservations()
    TO rating_admin;

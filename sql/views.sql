@@ -1,6 +1,8 @@
--- Views for analysts, CRM and ERP: read these, not the tables.
+-- Views for analysts, CRM and ERP: read these, not the tables. They run with
+-- the reader's privileges (security_invoker), so a tenant's roles see only
+-- their tenants' rows through them (sql/tenancy.sql).
 
-CREATE VIEW rating.account_balances AS
+CREATE VIEW rating.account_balances WITH (security_invoker = true) AS
 SELECT a.account_id,
        a.name,
        a.currency,
@@ -15,7 +17,8 @@ SELECT a.account_id,
        b.updated_at
   FROM rating.accounts a
   JOIN rating.balances b ON b.account_id = a.account_id
- CROSS JOIN LATERAL (SELECT rating.held_funds(a.account_id) AS held) h;
+ CROSS JOIN LATERAL (SELECT coalesce(sum(r.remaining), 0) AS held
+                       FROM rating.open_reservations r WHERE r.account_id = a.account_id) h;
 COMMENT ON VIEW rating.account_balances IS 'Each account''s current balance (negative: the holder owes), what reservations hold, and what it may still spend.';
 COMMENT ON COLUMN rating.account_balances.account_id IS 'The account.';
 COMMENT ON COLUMN rating.account_balances.name IS 'Account holder.';
@@ -30,7 +33,7 @@ COMMENT ON COLUMN rating.account_balances.ledger_entries IS 'Number of ledger en
 COMMENT ON COLUMN rating.account_balances.invoiced_through IS 'End of the last closed billing period.';
 COMMENT ON COLUMN rating.account_balances.updated_at IS 'When the balance last moved.';
 
-CREATE VIEW rating.account_statement AS
+CREATE VIEW rating.account_statement WITH (security_invoker = true) AS
 SELECT l.account_id,
        l.entry_no,
        l.posted_at,
@@ -58,7 +61,7 @@ COMMENT ON COLUMN rating.account_statement.corrects_entry_no IS 'The entry a cor
 COMMENT ON COLUMN rating.account_statement.over_limit IS 'Posted past the spending floor (limit_policy flag).';
 COMMENT ON COLUMN rating.account_statement.late IS 'A charge for usage of an already closed period.';
 
-CREATE VIEW rating.usage_daily AS
+CREATE VIEW rating.usage_daily WITH (security_invoker = true) AS
 SELECT u.account_id,
        u.service,
        u.occurred_at::date AS day,
@@ -68,8 +71,9 @@ SELECT u.account_id,
        sum(u.billed_quantity) AS billed_quantity,
        sum(u.charge) AS charged
   FROM rating.usage u
+ WHERE u.status = 'rated'
  GROUP BY u.account_id, u.service, u.occurred_at::date, u.currency;
-COMMENT ON VIEW rating.usage_daily IS 'Usage and charges per account, service and day (the day of occurred_at in the session''s TimeZone).';
+COMMENT ON VIEW rating.usage_daily IS 'Rated usage and its charges per account, service and day (the day of occurred_at in the session''s TimeZone). Held rows are in rating.held_usage.';
 COMMENT ON COLUMN rating.usage_daily.account_id IS 'The account.';
 COMMENT ON COLUMN rating.usage_daily.service IS 'The service.';
 COMMENT ON COLUMN rating.usage_daily.day IS 'Day the usage occurred, in the session''s time zone.';
@@ -79,7 +83,7 @@ COMMENT ON COLUMN rating.usage_daily.quantity IS 'Total quantity as sent.';
 COMMENT ON COLUMN rating.usage_daily.billed_quantity IS 'Total quantity after increments.';
 COMMENT ON COLUMN rating.usage_daily.charged IS 'Total charges.';
 
-CREATE VIEW rating.current_period_charges AS
+CREATE VIEW rating.current_period_charges WITH (security_invoker = true) AS
 SELECT l.account_id,
        b.invoiced_through AS period_start,
        l.kind,
@@ -103,7 +107,7 @@ COMMENT ON COLUMN rating.current_period_charges.currency IS 'The account''s curr
 COMMENT ON COLUMN rating.current_period_charges.entries IS 'Number of ledger entries.';
 COMMENT ON COLUMN rating.current_period_charges.amount IS 'Signed sum (charges negative).';
 
-CREATE VIEW rating.account_invoices AS
+CREATE VIEW rating.account_invoices WITH (security_invoker = true) AS
 SELECT i.account_id, i.invoice_no, i.period_start, i.period_end, i.currency, i.total, i.closing_balance, i.entries, i.issued_at
   FROM rating.invoices i;
 COMMENT ON VIEW rating.account_invoices IS 'Issued invoices, for CRM and ERP.';
@@ -117,7 +121,7 @@ COMMENT ON COLUMN rating.account_invoices.closing_balance IS 'Balance of everyth
 COMMENT ON COLUMN rating.account_invoices.entries IS 'Ledger entries covered.';
 COMMENT ON COLUMN rating.account_invoices.issued_at IS 'When it was issued.';
 
-CREATE VIEW rating.account_invoice_lines AS
+CREATE VIEW rating.account_invoice_lines WITH (security_invoker = true) AS
 SELECT l.account_id, l.invoice_no, l.line_no, l.description, l.kind, l.service, l.rate_id, l.late, l.events, l.quantity, l.amount
   FROM rating.invoice_lines l;
 COMMENT ON VIEW rating.account_invoice_lines IS 'The lines of issued invoices.';
@@ -133,7 +137,7 @@ COMMENT ON COLUMN rating.account_invoice_lines.events IS 'Entries summed.';
 COMMENT ON COLUMN rating.account_invoice_lines.quantity IS 'Total billed quantity of charges.';
 COMMENT ON COLUMN rating.account_invoice_lines.amount IS 'Signed sum.';
 
-CREATE VIEW rating.spending_alerts AS
+CREATE VIEW rating.spending_alerts WITH (security_invoker = true) AS
 SELECT a.account_id, a.alert_id, a.threshold, a.direction, a.balance_before, a.balance_after, a.raised_at
   FROM rating.alerts a;
 COMMENT ON VIEW rating.spending_alerts IS 'Alerts raised when balances crossed their thresholds (also sent on NOTIFY channel rating_alerts).';
@@ -144,3 +148,24 @@ COMMENT ON COLUMN rating.spending_alerts.direction IS 'down or up.';
 COMMENT ON COLUMN rating.spending_alerts.balance_before IS 'Balance before.';
 COMMENT ON COLUMN rating.spending_alerts.balance_after IS 'Balance after.';
 COMMENT ON COLUMN rating.spending_alerts.raised_at IS 'When.';
+
+CREATE VIEW rating.held_usage WITH (security_invoker = true) AS
+SELECT u.account_id,
+       u.usage_id,
+       u.event_id,
+       u.service,
+       u.quantity,
+       u.occurred_at,
+       u.destination,
+       u.hold_reason
+  FROM rating.usage u
+ WHERE u.status = 'held';
+COMMENT ON VIEW rating.held_usage IS 'Usage rows stored under pg_rating.unratable = hold that no tariff could price yet, with the reason; rating.rate_held() prices them once the tariff is fixed.';
+COMMENT ON COLUMN rating.held_usage.account_id IS 'The account.';
+COMMENT ON COLUMN rating.held_usage.usage_id IS 'The usage row.';
+COMMENT ON COLUMN rating.held_usage.event_id IS 'The sender''s idempotency key.';
+COMMENT ON COLUMN rating.held_usage.service IS 'Service used.';
+COMMENT ON COLUMN rating.held_usage.quantity IS 'Units used.';
+COMMENT ON COLUMN rating.held_usage.occurred_at IS 'When the usage happened.';
+COMMENT ON COLUMN rating.held_usage.destination IS 'Destination, if any.';
+COMMENT ON COLUMN rating.held_usage.hold_reason IS 'Why it could not be priced: the error a rejection would have raised.';

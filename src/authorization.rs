@@ -28,8 +28,10 @@ fn affordable_quantity(
 > {
     let budget =
         to_decimal(&given(budget, "budget")).unwrap_or_else(|e| raise(numeric("budget", &e)));
+    let account_id = given(account_id, "account_id");
+    crate::tenancy::check_account_access(account_id);
     let (quantity, rate_id, currency) = usage::affordable(
-        given(account_id, "account_id"),
+        account_id,
         given(service, "service"),
         destination,
         given(occurred_at, "occurred_at"),

@@ -71,6 +71,11 @@ impl From<UsageError> for ErrorReport {
     fn from(error: UsageError) -> Self {
         match error {
             UsageError::NullColumn(column) => not_null("usage", column),
+            UsageError::Prerated => report(
+                ERRCODE_GENERATED_ALWAYS,
+                "usage rows are priced by pg_rating: status and charge must be left NULL on INSERT".into(),
+            )
+            .set_hint("To restore a dump of rating.usage, load it with session_replication_role = replica (see the README)."),
             UsageError::Quantity(error) => numeric("quantity", &error),
             UsageError::Catalog(error) => error.into(),
             UsageError::NoSubscription { account_id, occurred_at } => report(
@@ -134,4 +139,13 @@ pub fn report_internal(what: String) -> ErrorReport {
         ERRCODE_INTERNAL_ERROR,
         format!("pg_rating internal error: {what}"),
     )
+}
+
+/// The Rust side of `rating.check_account_access`: same SQLSTATE and message.
+pub fn permission_denied_for_account(account_id: i64) -> ErrorReport {
+    report(
+        ERRCODE_INSUFFICIENT_PRIVILEGE,
+        format!("permission denied for account {account_id}"),
+    )
+    .set_hint("A tenant's roles may act only on the accounts of their tenants.")
 }

@@ -17,8 +17,15 @@ mod errors;
 mod numeric;
 mod quote;
 mod rate_validation;
+mod settings;
+mod tenancy;
 mod usage;
 mod usage_trigger;
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    settings::register();
+}
 
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
 extension_sql_file!(
@@ -33,9 +40,14 @@ extension_sql_file!(
     ]
 );
 extension_sql_file!(
+    "../sql/tenancy.sql",
+    name = "tenancy",
+    requires = ["schema"]
+);
+extension_sql_file!(
     "../sql/posting.sql",
     name = "posting",
-    requires = ["triggers"]
+    requires = ["triggers", "tenancy"]
 );
 extension_sql_file!(
     "../sql/reservations.sql",
@@ -48,9 +60,14 @@ extension_sql_file!(
     requires = ["posting"]
 );
 extension_sql_file!(
+    "../sql/rerating.sql",
+    name = "rerating",
+    requires = ["posting", quote]
+);
+extension_sql_file!(
     "../sql/views.sql",
     name = "views",
-    requires = ["posting", "reservations", "invoices"]
+    requires = ["posting", "reservations", "invoices", "rerating"]
 );
 extension_sql_file!(
     "../sql/roles.sql",
@@ -72,6 +89,8 @@ mod tests {
     include!("../pgrx-tests/balances.rs");
     include!("../pgrx-tests/reservations.rs");
     include!("../pgrx-tests/invoices.rs");
+    include!("../pgrx-tests/rerating.rs");
+    include!("../pgrx-tests/tenancy.rs");
 }
 
 /// Required by `cargo pgrx test`.

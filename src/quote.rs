@@ -26,8 +26,10 @@ fn quote(
         name!(breakdown, String),
     ),
 > {
+    let account_id = given(account_id, "account_id");
+    crate::tenancy::check_account_access(account_id);
     let input = UsageInput {
-        account_id: given(account_id, "account_id"),
+        account_id,
         service: given(service, "service"),
         quantity: given(quantity, "quantity"),
         occurred_at: given(occurred_at, "occurred_at"),

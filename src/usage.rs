@@ -29,6 +29,8 @@ pub struct Rated {
 #[derive(Debug)]
 pub enum UsageError {
     NullColumn(&'static str),
+    /// The sender filled in what rating fills in (status or charge).
+    Prerated,
     Quantity(NumericError),
     Catalog(CatalogError),
     NoSubscription {
@@ -57,6 +59,26 @@ pub enum UsageError {
 impl From<CatalogError> for UsageError {
     fn from(error: CatalogError) -> Self {
         UsageError::Catalog(error)
+    }
+}
+
+impl UsageError {
+    /// A valid row that the tariffs as they stand cannot price: fixing the
+    /// catalog (a subscription, a rate, a tariff) would let it be rated.
+    /// Such rows may be held rather than rejected.
+    pub fn is_unratable(&self) -> bool {
+        match self {
+            UsageError::NoSubscription { .. } | UsageError::TariffCurrency { .. } => true,
+            UsageError::Rating { error, .. } => matches!(error, RatingError::NoRate { .. }),
+            UsageError::Catalog(error) => matches!(
+                error,
+                CatalogError::UnknownTariff(_) | CatalogError::InvalidTariff { .. }
+            ),
+            UsageError::NullColumn(_)
+            | UsageError::Prerated
+            | UsageError::Quantity(_)
+            | UsageError::CurrencyMismatch { .. } => false,
+        }
     }
 }
 
