@@ -381,3 +381,11 @@ SELECT pg_catalog.pg_extension_config_dump('rating.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.invoices', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.invoice_lines', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.invoice_entries', '');
+-- Identity sequences too, or a restored database would hand out used keys.
+SELECT pg_catalog.pg_extension_config_dump('rating.tariffs_tariff_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.rates_rate_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.accounts_account_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.subscriptions_subscription_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.reservations_reservation_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.usage_usage_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.alerts_alert_id_seq', '');

@@ -7,109 +7,13 @@
 //! connection string in `PG_RATING_TEST_DSN`. Each test works in a database of
 //! its own, so they may run in parallel.
 
+mod common;
+
+use common::{assert_books_balance, balance_cents, count, race, text, TestDatabase};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 use std::io::Write;
-
-const FIXTURE: &str = include_str!("../pgrx-tests/fixture.sql");
-const NEEDS_SERVER: &str = "needs a server with pg_rating installed: run scripts/test.sh";
-
-struct TestDatabase {
-    dsn: String,
-}
-
-impl TestDatabase {
-    /// A fresh database with the extension and the shared fixture (tariffs
-    /// 1001 EUR and 1002 USD; accounts 3001-3004, 3003 unsubscribed).
-    fn create(name: &str) -> Self {
-        let server = std::env::var("PG_RATING_TEST_DSN").expect(NEEDS_SERVER);
-        let mut admin = Client::connect(&server, NoTls).expect(NEEDS_SERVER);
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .unwrap();
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let database = TestDatabase {
-            dsn: format!("{server} dbname={name}"),
-        };
-        let mut client = database.connect();
-        client
-            .batch_execute("CREATE EXTENSION pg_rating CASCADE")
-            .unwrap();
-        client.batch_execute(FIXTURE).unwrap();
-        database
-    }
-
-    fn connect(&self) -> Client {
-        Client::connect(&self.dsn, NoTls).unwrap_or_else(|e| panic!("connect {}: {e}", self.dsn))
-    }
-}
-
-fn count(client: &mut Client, sql: &str) -> i64 {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
-
-fn text(client: &mut Client, sql: &str) -> String {
-    client
-        .query_one(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .get(0)
-}
-
-/// An account's balance in cents (the fixture's prices are whole cents).
-fn balance_cents(client: &mut Client, account_id: i64) -> i64 {
-    client
-        .query_one(
-            "SELECT (balance * 100)::bigint FROM rating.balances WHERE account_id = $1",
-            &[&account_id],
-        )
-        .unwrap()
-        .get(0)
-}
-
-/// The books as an auditor checks them: each balance equals the sum of its
-/// ledger, each usage row has exactly one ledger entry of minus its charge,
-/// and each account's entry numbers run 1..n without a gap.
-fn assert_books_balance(client: &mut Client) {
-    let unbalanced = count(
-        client,
-        "SELECT count(*) FROM rating.balances b
-          WHERE b.balance <> (SELECT coalesce(sum(amount), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
-    );
-    assert_eq!(
-        unbalanced, 0,
-        "balances that differ from the sum of their ledger"
-    );
-    let mischarged = count(
-        client,
-        "SELECT count(*) FROM rating.usage u
-          WHERE (SELECT count(*) FROM rating.ledger l
-                  WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id AND l.amount = -u.charge) <> 1",
-    );
-    assert_eq!(
-        mischarged, 0,
-        "usage rows without exactly one matching ledger entry"
-    );
-    let orphans = count(
-        client,
-        "SELECT count(*) FROM rating.ledger l
-          WHERE l.kind = 'charge'
-            AND NOT EXISTS (SELECT FROM rating.usage u WHERE u.account_id = l.account_id AND u.usage_id = l.usage_id)",
-    );
-    assert_eq!(orphans, 0, "ledger charges without their usage row");
-    let gapped = count(
-        client,
-        "SELECT count(*) FROM rating.balances b
-          WHERE b.last_entry_no <> (SELECT count(*) FROM rating.ledger l WHERE l.account_id = b.account_id)
-             OR b.last_entry_no <> (SELECT coalesce(max(entry_no), 0) FROM rating.ledger l WHERE l.account_id = b.account_id)",
-    );
-    assert_eq!(gapped, 0, "accounts whose entry numbers are not 1..n");
-}
 
 /// What a worker committed, per hot account: rows and cents.
 #[derive(Default, Clone, Copy)]
@@ -417,31 +321,6 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
     assert_books_balance(&mut app);
 }
 
-/// Runs `attempt` in `sessions` sessions released at the same instant.
-fn race<T: Send>(
-    database: &TestDatabase,
-    sessions: usize,
-    attempt: impl Fn(&mut Client, usize) -> T + Sync,
-) -> Vec<T> {
-    let start = std::sync::Barrier::new(sessions);
-    std::thread::scope(|scope| {
-        let racers: Vec<_> = (0..sessions)
-            .map(|n| {
-                let mut client = database.connect();
-                let (start, attempt) = (&start, &attempt);
-                scope.spawn(move || {
-                    start.wait();
-                    attempt(&mut client, n)
-                })
-            })
-            .collect();
-        racers
-            .into_iter()
-            .map(|racer| racer.join().expect("a racing session panicked"))
-            .collect()
-    })
-}
-
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
 fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
@@ -583,7 +462,11 @@ fn login_roles_do_their_job_over_the_wire_and_nothing_else() {
         ),
         "9.95"
     );
-    refused(&mut bi_tool, "SELECT * FROM rating.usage");
+    refused(&mut bi_tool, "SELECT * FROM rating.tariffs");
+    refused(
+        &mut bi_tool,
+        "SELECT rating.rerate(3001, '-infinity', 'infinity')",
+    );
     refused(&mut bi_tool, "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())");
 
     let mut billing_admin = connect_as("billing_admin");

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# For the crash test (tests/reliability.rs): kills every process of the
+# throwaway test server with SIGKILL, as a power cut would, then starts it
+# again so that it recovers from its write-ahead log.
+# Arguments: the data directory, the server log, the server's options.
+set -euo pipefail
+data=$1 log=$2 options=$3
+as_postgres() {
+    if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -n -u postgres "$@"; fi
+}
+postmaster=$(as_postgres head -n 1 "$data/postmaster.pid")
+children=$(pgrep -P "$postmaster" || true)
+as_postgres kill -KILL "$postmaster" $children
+for pid in $postmaster $children; do
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+done
+as_postgres /usr/lib/postgresql/15/bin/pg_ctl -D "$data" -w -l "$log" -o "$options" start >/dev/null
