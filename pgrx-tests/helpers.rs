@@ -49,13 +49,7 @@ fn assert_books_balance() {
     );
     assert_eq!(unbalanced, 0, "balances that differ from their ledger");
     let mischarged = one::<i64>(
-        "SELECT count(*) FROM rating.usage u
-          CROSS JOIN LATERAL (
-                SELECT sum(l.amount) AS total,
-                       count(*) FILTER (WHERE l.kind = 'charge') - count(*) FILTER (WHERE l.kind = 'reversal') AS current
-                  FROM rating.ledger l WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id) l
-          WHERE CASE u.status WHEN 'rated' THEN l.total IS DISTINCT FROM -u.charge OR l.current <> 1
-                              ELSE l.total IS NOT NULL END",
+        include_str!("../tests/sql/mischarged_usage.sql"),
     );
     assert_eq!(mischarged, 0, "usage rows without exactly one matching ledger entry");
 }

@@ -88,16 +88,7 @@ pub fn assert_books_balance(client: &mut Client) {
         unbalanced, 0,
         "balances that differ from the sum of their ledger"
     );
-    let mischarged = count(
-        client,
-        "SELECT count(*) FROM rating.usage u
-          CROSS JOIN LATERAL (
-                SELECT sum(l.amount) AS total,
-                       count(*) FILTER (WHERE l.kind = 'charge') - count(*) FILTER (WHERE l.kind = 'reversal') AS current
-                  FROM rating.ledger l WHERE l.account_id = u.account_id AND l.usage_id = u.usage_id) l
-          WHERE CASE u.status WHEN 'rated' THEN l.total IS DISTINCT FROM -u.charge OR l.current <> 1
-                              ELSE l.total IS NOT NULL END",
-    );
+    let mischarged = count(client, include_str!("../sql/mischarged_usage.sql"));
     assert_eq!(
         mischarged, 0,
         "usage rows not charged exactly once (rated) or charged at all (held)"
