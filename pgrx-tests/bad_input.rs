@@ -24,12 +24,29 @@ fn bad_usage_rows_are_refused_with_their_sqlstate() {
         ("(3002, 'sms', 1, now(), NULL, 'USD')", "22023: usage currency \"USD\" does not match account 3002's currency \"EUR\""),
     ];
     for (values, expected) in cases {
-        let error = text(&format!("SELECT tests.error_of($${USAGE} {values}$$)"));
+        let error = error_of(&format!("{USAGE} {values}"));
         assert!(error.starts_with(expected), "{values}\n  expected: {expected}\n  got:      {error}");
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.balances WHERE balance <> 0 OR last_entry_no <> 0"), 0);
+}
+
+#[pg_test]
+fn a_usage_row_that_arrives_priced_is_refused() {
+    fixture();
+    for column in ["charge", "status"] {
+        let value = if column == "charge" { "0" } else { "'rated'" };
+        let error = error_of(&format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, {column}) VALUES (3002, 'sms', 1, now(), {value})"
+        ));
+        assert_eq!(
+            error,
+            "428C9: usage rows are priced by pg_rating: status and charge must be left NULL on INSERT",
+            "{column}"
+        );
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
 }
 
 #[pg_test]
@@ -73,7 +90,7 @@ fn bad_tariff_data_is_refused_on_write() {
          "23514: the currency of rating.tariffs 1001 cannot change from EUR to USD"),
     ];
     for (statement, expected) in cases {
-        let error = text(&format!("SELECT tests.error_of($${statement}$$)"));
+        let error = error_of(statement);
         assert!(error.starts_with(expected), "{statement}\n  expected: {expected}\n  got:      {error}");
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.rates"), 5);
@@ -91,7 +108,7 @@ fn quote_refuses_what_insert_refuses() {
         ("rating.quote(3002, 'fax', 1)", "P0002: no rate for service \"fax\""),
     ];
     for (call, expected) in cases {
-        let error = text(&format!("SELECT tests.error_of($$SELECT * FROM {call}$$)"));
+        let error = error_of(&format!("SELECT * FROM {call}"));
         assert!(error.starts_with(expected), "{call}\n  expected: {expected}\n  got:      {error}");
     }
 }

@@ -11,10 +11,6 @@ fn balance(account_id: i64) -> String {
     text(&format!("SELECT balance::text FROM rating.balances WHERE account_id = {account_id}"))
 }
 
-fn error_of(statement: &str) -> String {
-    text(&format!("SELECT tests.error_of($${statement}$$)"))
-}
-
 #[pg_test]
 fn prepaid_usage_beyond_the_balance_is_refused_whole() {
     fixture();

@@ -37,9 +37,7 @@ fn a_rolled_back_tariff_change_is_forgotten() {
 #[pg_test]
 fn a_new_subscription_is_used_at_once() {
     fixture();
-    let before = text(
-        "SELECT tests.error_of($$INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())$$)",
-    );
+    let before = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())");
     assert!(before.starts_with("P0002"), "{before}");
     run("INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3003, 1001)");
     run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())");

@@ -34,6 +34,12 @@ fn text(sql: &str) -> String {
     one::<String>(sql)
 }
 
+/// The error `statement` raises, as "SQLSTATE: message", or "no error"; the
+/// statement runs in a subtransaction, so a failure leaves nothing behind.
+fn error_of(statement: &str) -> String {
+    text(&format!("SELECT tests.error_of($${statement}$$)"))
+}
+
 fn fixture() {
     run(include_str!("fixture.sql"));
 }

@@ -34,11 +34,11 @@ fn closing_a_period_issues_an_invoice_equal_to_its_ledger() {
     );
     // Closing it again is a retry; closing an earlier instant is refused.
     assert_eq!(one::<i64>("SELECT invoice_no FROM rating.close_period(3001, '2026-04-01 00:00+00')"), 1);
-    let refused = text("SELECT tests.error_of($$SELECT rating.close_period(3001, '2026-03-15')$$)");
+    let refused = error_of("SELECT rating.close_period(3001, '2026-03-15')");
     assert!(refused.starts_with("22023: account 3001 is already invoiced through 2026-04-01"), "{refused}");
-    let future = text("SELECT tests.error_of($$SELECT rating.close_period(3001, now() + interval '1 day')$$)");
+    let future = error_of("SELECT rating.close_period(3001, now() + interval '1 day')");
     assert!(future.starts_with("22023: period_end"), "{future}");
-    assert!(text("SELECT tests.error_of($$UPDATE rating.invoices SET total = 0$$)").starts_with("0A000"));
+    assert!(error_of("UPDATE rating.invoices SET total = 0").starts_with("0A000"));
 
     // March usage that arrives after March was closed: charged now, marked late.
     usage_at(3001, "sms", 1, "2026-03-31 23:59+00");
@@ -78,7 +78,7 @@ fn each_role_may_do_its_job_and_nothing_else() {
     let usage = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())";
     let as_role = |role: &str, statement: &str| -> String {
         run(&format!("SET LOCAL ROLE {role}"));
-        let outcome = text(&format!("SELECT tests.error_of($${statement}$$)"));
+        let outcome = error_of(statement);
         run("RESET ROLE");
         outcome
     };

@@ -91,10 +91,8 @@ fn a_rolled_back_insert_leaves_nothing() {
 #[pg_test]
 fn one_bad_row_rejects_the_whole_statement() {
     fixture();
-    let error = text(
-        "SELECT tests.error_of($$INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
-           (3002, 'sms', 1, now()), (3002, 'fax', 1, now()), (3002, 'sms', 1, now())$$)",
-    );
+    let error = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+           (3002, 'sms', 1, now()), (3002, 'fax', 1, now()), (3002, 'sms', 1, now())");
     assert!(error.starts_with("P0002: no rate for service \"fax\""), "{error}");
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
@@ -107,7 +105,7 @@ fn a_repeated_event_id_is_charged_once() {
     let insert = "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
                   VALUES (3002, 'cdr-1', 'sms', 1, now())";
     run(insert);
-    let error = text(&format!("SELECT tests.error_of($${insert}$$)"));
+    let error = error_of(insert);
     assert!(error.starts_with("23505:") && error.contains("usage_event_id_unique"), "{error}");
     run(&format!("{insert} ON CONFLICT DO NOTHING"));
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 1);
@@ -171,7 +169,7 @@ fn the_ledger_and_rated_usage_cannot_be_rewritten() {
         ("TRUNCATE rating.usage", "0A000: rating.usage does not allow TRUNCATE"),
     ];
     for (statement, expected) in attempts {
-        assert_eq!(text(&format!("SELECT tests.error_of($${statement}$$)")), expected);
+        assert_eq!(error_of(statement), expected);
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 1);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 1);

@@ -9,9 +9,7 @@ const HELD_FAX_AND_UNSUBSCRIBED: &str = "INSERT INTO rating.usage (account_id, e
 #[pg_test]
 fn unratable_rows_are_rejected_by_default_with_their_sqlstate() {
     fixture();
-    let outcome = text(&format!(
-        "SELECT tests.error_of($${HELD_FAX_AND_UNSUBSCRIBED}$$)"
-    ));
+    let outcome = error_of(HELD_FAX_AND_UNSUBSCRIBED);
     assert_eq!(
         outcome,
         "P0002: no rate for service \"fax\" in tariff 1001 (account 3002) at 2026-03-01 10:00:00+00"
@@ -34,10 +32,10 @@ fn held_rows_are_stored_with_their_reason_and_posted_nowhere() {
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.held_usage"), 2);
     // Bad data is never held: only what a tariff fix would price.
     let negative = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'voice', -1, now())";
-    assert!(text(&format!("SELECT tests.error_of($${negative}$$)")).starts_with("22003"));
+    assert!(error_of(negative).starts_with("22003"));
     // A retried held event is still a duplicate.
     let retry = "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES (3002, 'f-1', 'fax', 3, now())";
-    assert!(text(&format!("SELECT tests.error_of($${retry}$$)")).starts_with("23505"));
+    assert!(error_of(retry).starts_with("23505"));
     assert_books_balance();
 }
 
@@ -120,7 +118,7 @@ fn rerate_posts_reversal_and_replacement_and_changes_nothing_the_second_time() {
 fn rerate_refuses_what_the_corrected_tariff_cannot_price_and_posts_nothing() {
     march_usage_then_voice_price_doubled();
     run("DELETE FROM rating.rates WHERE rate_id = 2003");
-    let outcome = text("SELECT tests.error_of($$SELECT rating.rerate(3001, '2026-03-01', '2026-04-01')$$)");
+    let outcome = error_of("SELECT rating.rerate(3001, '2026-03-01', '2026-04-01')");
     assert!(outcome.starts_with("P0002: no rate for service \"sms\""), "{outcome}");
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 4);
     for (call, code) in [
@@ -128,7 +126,7 @@ fn rerate_refuses_what_the_corrected_tariff_cannot_price_and_posts_nothing() {
         ("SELECT rating.rerate(3001, '2026-04-01', '2026-03-01')", "22023"),
         ("SELECT rating.rerate(9999, '2026-03-01', '2026-04-01')", "23503"),
     ] {
-        let outcome = text(&format!("SELECT tests.error_of($${call}$$)"));
+        let outcome = error_of(call);
         assert!(outcome.starts_with(code), "{call}: {outcome}");
     }
     assert_books_balance();

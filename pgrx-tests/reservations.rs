@@ -23,7 +23,7 @@ fn authorize_answers_how_long_a_call_can_last() {
         text("SELECT concat_ws(':', coalesce(quantity::text, 'unlimited'), rate_id) FROM rating.authorize(3001, 'voice', '+33123', '2026-06-01')"),
         "unlimited:2001"
     );
-    let refused = text("SELECT tests.error_of($$SELECT rating.authorize(3002, 'fax')$$)");
+    let refused = error_of("SELECT rating.authorize(3002, 'fax')");
     assert!(refused.starts_with("P0002: no rate for service \"fax\""), "{refused}");
 }
 
@@ -33,7 +33,7 @@ fn a_reservation_holds_funds_and_its_usage_draws_on_it() {
     let reservation = one::<i64>("SELECT reservation_id FROM rating.reserve(3002, 0.60, 'session-1')");
     assert_eq!(one::<i64>("SELECT reservation_id FROM rating.reserve(3002, 0.60, 'session-1')"), reservation);
     assert_eq!(available(), "0.40");
-    let refused = text("SELECT tests.error_of($$SELECT rating.reserve(3002, 0.50, 'session-2')$$)");
+    let refused = error_of("SELECT rating.reserve(3002, 0.50, 'session-2')");
     assert!(refused.starts_with("RT001: account 3002 cannot reserve 0.50: only 0.40 is available"), "{refused}");
     for (n, (amount, expected)) in [
         ("'NaN'", "22003: reservation amount NaN is not a finite number"),
@@ -44,7 +44,7 @@ fn a_reservation_holds_funds_and_its_usage_draws_on_it() {
     .into_iter()
     .enumerate()
     {
-        let error = text(&format!("SELECT tests.error_of($$SELECT rating.reserve(3002, {amount}, 'bad-{n}')$$)"));
+        let error = error_of(&format!("SELECT rating.reserve(3002, {amount}, 'bad-{n}')"));
         assert!(error.starts_with(expected), "{amount}: {error}");
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.reservations"), 1);

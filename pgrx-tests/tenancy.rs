@@ -21,9 +21,7 @@ fn two_tenants() {
 }
 
 fn as_acme(statement: &str) -> String {
-    text(&format!(
-        "SELECT tests.error_of($$SET LOCAL ROLE acme_member; {statement}; RESET ROLE$$)"
-    ))
+    error_of(&format!("SET LOCAL ROLE acme_member; {statement}; RESET ROLE"))
 }
 
 fn seen_by_acme(query: &str) -> String {

@@ -321,21 +321,18 @@ BEGIN
             USING ERRCODE = 'not_null_violation',
                   HINT = 'The idempotency key makes a retried call post once: use the payment''s or ticket''s own reference.';
     END IF;
-    PERFORM rating.check_account_access(post_entry.account_id);
     PERFORM rating.check_amount(kind, post_entry.amount, nonzero_only => sign = 0);
     signed := CASE WHEN sign = 0 THEN post_entry.amount ELSE sign * post_entry.amount END;
 
+    -- Refuses another tenant's account and an unknown one before anything
+    -- about the account (its currency) shows in an error.
+    account_balance := rating.locked_balance(post_entry.account_id);
     SELECT * INTO holder FROM rating.accounts a WHERE a.account_id = post_entry.account_id;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'account % does not exist', post_entry.account_id USING ERRCODE = 'foreign_key_violation';
-    END IF;
     SELECT c.minor_units INTO minor FROM rating.currencies c WHERE c.code = holder.currency;
     IF round(post_entry.amount, minor) <> post_entry.amount THEN
         RAISE EXCEPTION '% amount % has more decimals than % allows (%)', kind, post_entry.amount, holder.currency, minor
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-
-    account_balance := rating.locked_balance(post_entry.account_id);
 
     SELECT * INTO entry FROM rating.ledger l
      WHERE l.account_id = post_entry.account_id AND l.idempotency_key = post_entry.idempotency_key;
