@@ -112,3 +112,83 @@ fn quote_refuses_what_insert_refuses() {
         assert!(error.starts_with(expected), "{call}\n  expected: {expected}\n  got:      {error}");
     }
 }
+
+#[pg_test]
+fn odd_times_json_and_strings_are_refused_or_rated_as_documented() {
+    fixture();
+    let long = "ü".repeat(100_000);
+    let abbreviated = format!("{}... (100000 characters)", "ü".repeat(64));
+    let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination, currency, attributes, event_id) VALUES";
+    let refused: Vec<(String, String)> = [
+        (format!("{insert} (3002, 'sms', 1, 'infinity', NULL, NULL, '{{}}', NULL)"),
+         "22008: occurred_at infinity is not a finite time"),
+        (format!("{insert} (3002, 'sms', 1, '-infinity', NULL, NULL, '{{}}', NULL)"),
+         "22008: occurred_at -infinity is not a finite time"),
+        ("SELECT * FROM rating.quote(3002, 'sms', 1, 'infinity')".into(),
+         "22008: occurred_at infinity is not a finite time"),
+        ("SELECT * FROM rating.authorize(3002, 'sms', NULL, '-infinity')".into(),
+         "22008: occurred_at -infinity is not a finite time"),
+        (format!("{insert} (3001, 'sms', 1, '0001-01-01 00:00+00', NULL, NULL, '{{}}', NULL)"),
+         "P0002: account 3001 has no subscription in force at 0001-01-01"),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{\"cell\": ', NULL)"),
+         "22P02: invalid input syntax for type json"),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '[1, 2]', NULL)"),
+         "23514: new row for relation \"usage\" violates check constraint \"usage_attributes_object\""),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, 'null', NULL)"),
+         "23514: new row for relation \"usage\" violates check constraint \"usage_attributes_object\""),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, NULL, NULL)"),
+         "23502: null value in column \"attributes\""),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{}}', '')"),
+         "23514: new row for relation \"usage\" violates check constraint \"usage_event_id_length\""),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{}}', repeat('k', 201))"),
+         "23514: new row for relation \"usage\" violates check constraint \"usage_event_id_length\""),
+        (format!("{insert} (3002, 'données', 1, now(), NULL, NULL, '{{}}', NULL)"),
+         "P0002: no rate for service \"données\" in tariff 1001"),
+        (format!("{insert} (3002, '{long}', 1, now(), NULL, NULL, '{{}}', NULL)"),
+         "P0002: no rate for service \"{abbreviated}\" in tariff 1001"),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, '{long}', '{{}}', NULL)"),
+         "22023: usage currency \"{abbreviated}\" does not match"),
+    ]
+    .into_iter()
+    .map(|(statement, expected)| (statement, expected.replace("{abbreviated}", &abbreviated)))
+    .collect();
+    for (statement, expected) in &refused {
+        let error = error_of(statement);
+        assert!(
+            error.starts_with(expected),
+            "{}\n  expected: {expected}\n  got:      {}",
+            &statement[..statement.len().min(300)],
+            &error[..error.len().min(300)]
+        );
+        assert!(error.len() < 400, "an error message of {} bytes", error.len());
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
+
+    // What is not refused is rated like any other row: any finite time the
+    // subscription covers, any Unicode, a 200-character event id, a
+    // 100,000-character destination (the default rate has no prefix).
+    run(&format!(
+        "{insert}
+         (3002, 'sms',   1,  '0001-01-01 00:00+00', NULL, NULL, '{{\"note\": \"🙂\"}}', 'Ω-{}'),
+         (3002, 'sms',   1,  '200000-01-01 00:00+00', '📞+44', 'EUR', '{{}}', 'ü'),
+         (3002, 'voice', 60, now(), '{long}', NULL, '{{\"x\": [1, {{\"y\": null}}]}}', NULL)",
+        "k".repeat(198)
+    ));
+    assert_eq!(
+        text("SELECT string_agg(charge || '/' || rate_id, ',' ORDER BY usage_id) FROM rating.usage"),
+        "0.05/2003,0.05/2003,0.12/2001"
+    );
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.22");
+
+    // A held row's reason is the error a rejection would give, abbreviated too.
+    run("SET LOCAL pg_rating.unratable = hold");
+    run(&format!(
+        "{insert} (3002, '{long}', 1, now(), NULL, NULL, '{{}}', 'held-1')"
+    ));
+    let reason = text("SELECT hold_reason FROM rating.usage WHERE event_id = 'held-1'");
+    let expected = format!("no rate for service \"{abbreviated}\" in tariff 1001 (account 3002) at ");
+    assert!(reason.starts_with(&expected), "{reason}");
+    assert!(reason.len() < 400, "a hold reason of {} bytes", reason.len());
+    assert_books_balance();
+}

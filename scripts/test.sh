@@ -2,9 +2,10 @@
 # The whole test suite, three tiers:
 #   1. the rating engine's unit and property tests (plain `cargo test`, no database);
 #   2. the in-database suites in pgrx-tests/ (`cargo pgrx test`);
-#   3. tests/client.rs and tests/reliability.rs against a throwaway PostgreSQL 15
-#      server, as clients would talk to it (concurrent sessions, COPY, SQLSTATEs
-#      over the wire, upgrade, dump and restore, a mixed load, a SIGKILL crash).
+#   3. tests/client.rs, tests/fuzz.rs and tests/reliability.rs against a
+#      throwaway PostgreSQL 15 server, as clients would talk to it (concurrent
+#      sessions, COPY, SQLSTATEs over the wire, random tariffs and usage,
+#      upgrade, dump and restore, a mixed load, a SIGKILL crash).
 # Installs what is missing first (scripts/setup.sh). Safe to re-run; leaves no
 # server running. Works as root and as a user with sudo.
 set -euo pipefail
@@ -36,13 +37,14 @@ trap stop_cluster EXIT
 as_postgres "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres -A trust --no-sync >/dev/null
 SERVER_OPTIONS="-p $CLIENT_TEST_PORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
 as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" -o "$SERVER_OPTIONS" start >/dev/null
-# The upgrade test creates release 0.1.0 from its frozen script.
-"${SUDO[@]}" cp sql/released/pg_rating--0.1.0.sql "$("$PG_CONFIG" --sharedir)/extension/"
+# The upgrade test creates each earlier release from its frozen script.
+"${SUDO[@]}" cp sql/released/pg_rating--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 export PG_RATING_TEST_DSN="host=127.0.0.1 port=$CLIENT_TEST_PORT user=postgres"
 export PG_RATING_TEST_BIN="$PG_BIN"
 export PG_RATING_TEST_CRASH="$PWD/scripts/crash_test_server.sh $CLUSTER_DIR/data $CLUSTER_DIR/server.log '$SERVER_OPTIONS'"
 # The crash test kills the server: it runs alone, after the others.
 { cargo test --test client -- --ignored --test-threads=2 &&
+  cargo test --test fuzz -- --ignored --show-output &&
   cargo test --test reliability -- --ignored --test-threads=2 --skip crash --show-output &&
   cargo test --test reliability -- --ignored crash --show-output; } ||
     { echo "server log:"; tail -n 50 "$CLUSTER_DIR/server.log"; exit 1; }

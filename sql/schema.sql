@@ -194,7 +194,9 @@ CREATE TABLE rating.usage (
         ELSE charge IS NULL AND hold_reason IS NOT NULL END),
     CONSTRAINT usage_reservation_fkey FOREIGN KEY (account_id, reservation_id)
         REFERENCES rating.reservations (account_id, reservation_id),
-    CONSTRAINT usage_event_id_unique UNIQUE (account_id, event_id)
+    CONSTRAINT usage_event_id_unique UNIQUE (account_id, event_id),
+    CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
+    CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object')
 );
 COMMENT ON TABLE rating.usage IS 'One row per usage event. INSERT (single, multi-row, INSERT ... SELECT or COPY) prices each row and posts it to the ledger in the same transaction; the rating columns are filled in by pg_rating, not by the sender.';
 COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service.';
@@ -216,6 +218,8 @@ COMMENT ON COLUMN rating.usage.reservation_id IS 'The reservation (of the same a
 COMMENT ON COLUMN rating.usage.status IS 'rated (priced and posted to the ledger) or held (no tariff could price it under pg_rating.unratable = hold; posted nowhere until rating.rate_held() prices it). Filled in by rating.';
 COMMENT ON COLUMN rating.usage.hold_reason IS 'For a held row: the error that would have rejected it.';
 COMMENT ON CONSTRAINT usage_held_rows_have_no_charge ON rating.usage IS 'A rated row has a charge; a held row has a reason and no charge.';
+COMMENT ON CONSTRAINT usage_event_id_length ON rating.usage IS 'An event id is 1 to 200 characters: always small enough for the unique index, so a retry is recognised whatever its length.';
+COMMENT ON CONSTRAINT usage_attributes_object ON rating.usage IS 'Attributes are a JSON object, so that analysts can read any key of any row (attributes ->> ''cell_id'').';
 CREATE INDEX usage_held ON rating.usage (account_id) WHERE status = 'held';
 COMMENT ON INDEX rating.usage_held IS 'Finds the held rows that rating.rate_held() prices.';
 

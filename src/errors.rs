@@ -2,7 +2,7 @@
 //! names the offending value and, where it helps, a hint.
 
 use crate::catalog::CatalogError;
-use crate::engine::{RatingError, TariffError};
+use crate::engine::{shown, RatingError, TariffError};
 use crate::numeric::NumericError;
 use crate::usage::UsageError;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode::{self, *};
@@ -77,6 +77,11 @@ impl From<UsageError> for ErrorReport {
             )
             .set_hint("To restore a dump of rating.usage, load it with session_replication_role = replica (see the README)."),
             UsageError::Quantity(error) => numeric("quantity", &error),
+            UsageError::NotFiniteTime(occurred_at) => report(
+                ERRCODE_DATETIME_FIELD_OVERFLOW,
+                format!("occurred_at {occurred_at} is not a finite time"),
+            )
+            .set_hint("Usage is priced by the subscription and rates in force when it occurred: give the time it happened."),
             UsageError::Catalog(error) => error.into(),
             UsageError::NoSubscription { account_id, occurred_at } => report(
                 ERRCODE_NO_DATA_FOUND,
@@ -85,7 +90,7 @@ impl From<UsageError> for ErrorReport {
             .set_hint("Add a row to rating.subscriptions whose period covers occurred_at."),
             UsageError::CurrencyMismatch { account_id, account_currency, given } => report(
                 ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("usage currency \"{given}\" does not match account {account_id}'s currency \"{account_currency}\""),
+                format!("usage currency \"{}\" does not match account {account_id}'s currency \"{account_currency}\"", shown(&given)),
             )
             .set_hint("Leave usage.currency NULL: rating fills it in."),
             UsageError::TariffCurrency { account_id, tariff_id, account_currency, tariff_currency } => report(

@@ -32,6 +32,9 @@ pub enum UsageError {
     /// The sender filled in what rating fills in (status or charge).
     Prerated,
     Quantity(NumericError),
+    /// `infinity` or `-infinity`: no subscription or rate can sensibly be in
+    /// force then, and a billing period could never close over it.
+    NotFiniteTime(TimestampWithTimeZone),
     Catalog(CatalogError),
     NoSubscription {
         account_id: i64,
@@ -77,6 +80,7 @@ impl UsageError {
             UsageError::NullColumn(_)
             | UsageError::Prerated
             | UsageError::Quantity(_)
+            | UsageError::NotFiniteTime(_)
             | UsageError::CurrencyMismatch { .. } => false,
         }
     }
@@ -94,6 +98,9 @@ fn tariff_in_force(
     occurred_at: TimestampWithTimeZone,
     claimed_currency: Option<&str>,
 ) -> Result<(Rc<Tariff>, String), UsageError> {
+    if occurred_at.is_infinity() || occurred_at.is_neg_infinity() {
+        return Err(UsageError::NotFiniteTime(occurred_at));
+    }
     let account = catalog::account(account_id)?;
     if let Some(given) = claimed_currency.filter(|given| *given != account.currency) {
         return Err(UsageError::CurrencyMismatch {

@@ -75,18 +75,20 @@ fn contents(client: &mut Client, tables: &[&str]) -> String {
         .join("\n--\n")
 }
 
-#[test]
-#[ignore = "needs a server: run scripts/test.sh"]
-fn upgrade_keeps_data_and_matches_a_fresh_install() {
-    let fresh = TestDatabase::create("pg_rating_upgrade_fresh");
+/// Creates release `version` with data, updates it to this version, and
+/// checks that the data survived, the schema equals a fresh install, and
+/// rating, holding and rerating work on the result.
+fn upgrade_keeps_data_and_matches_a_fresh_install(version: &str) {
+    let suffix = version.replace('.', "_");
+    let fresh = TestDatabase::create(&format!("pg_rating_upgrade_fresh_{suffix}"));
     let old = TestDatabase::create_with(
-        "pg_rating_upgrade_old",
-        "CREATE EXTENSION pg_rating VERSION '0.1.0' CASCADE",
+        &format!("pg_rating_upgrade_old_{suffix}"),
+        &format!("CREATE EXTENSION pg_rating VERSION '{version}' CASCADE"),
     );
     let mut client = old.connect();
     client.batch_execute(SOME_OF_EVERYTHING).unwrap();
-    // The tables whose columns 0.2.0 leaves as they were, and the old columns
-    // of those it extends.
+    // The tables whose columns no release since 0.1.0 changed, and the old
+    // columns of those 0.2.0 extended.
     let unchanged: Vec<&str> = EVERY_TABLE[1..]
         .iter()
         .copied()
@@ -108,11 +110,11 @@ fn upgrade_keeps_data_and_matches_a_fresh_install() {
             &mut client,
             "SELECT extversion FROM pg_extension WHERE extname = 'pg_rating'"
         ),
-        "0.2.0"
+        env!("CARGO_PKG_VERSION")
     );
     assert_eq!(fingerprint(&mut client), fingerprint(&mut fresh.connect()));
 
-    // The data is all there: every 0.1.0 usage row, now with status rated.
+    // The data is all there: every old usage row, with status rated.
     assert_eq!(
         (
             contents(&mut client, &unchanged),
@@ -129,7 +131,7 @@ fn upgrade_keeps_data_and_matches_a_fresh_install() {
     );
     assert_books_balance(&mut client);
 
-    // And 0.2.0 behaviour works on it: rating, holding, rerating.
+    // And today's behaviour works on it: rating, holding, rerating.
     client
         .batch_execute(
             "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 2, now());
@@ -149,6 +151,55 @@ fn upgrade_keeps_data_and_matches_a_fresh_install() {
         count(&mut client, "SELECT count(*) FROM rating.held_usage"),
         1
     );
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: run scripts/test.sh"]
+fn upgrade_from_0_1_0_keeps_data_and_matches_a_fresh_install() {
+    upgrade_keeps_data_and_matches_a_fresh_install("0.1.0");
+}
+
+#[test]
+#[ignore = "needs a server: run scripts/test.sh"]
+fn upgrade_from_0_2_0_keeps_data_and_matches_a_fresh_install() {
+    upgrade_keeps_data_and_matches_a_fresh_install("0.2.0");
+}
+
+#[test]
+#[ignore = "needs a server: run scripts/test.sh"]
+fn upgrade_refuses_rows_the_new_rules_forbid_and_changes_nothing() {
+    let old = TestDatabase::create_with(
+        "pg_rating_upgrade_refused",
+        "CREATE EXTENSION pg_rating VERSION '0.2.0' CASCADE",
+    );
+    let mut client = old.connect();
+    client
+        .batch_execute(
+            "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at, attributes)
+             VALUES (3002, 'a', 'sms', 1, now(), '[1, 2]'), (3002, 'b', 'sms', 1, now(), '{}')",
+        )
+        .unwrap();
+    let error = client
+        .batch_execute("ALTER EXTENSION pg_rating UPDATE")
+        .unwrap_err();
+    let error = error.as_db_error().expect("a database error");
+    assert_eq!(error.code().code(), "23514");
+    assert!(
+        error
+            .message()
+            .contains("1 usage rows have an empty or over-long event_id or non-object attributes"),
+        "{}",
+        error.message()
+    );
+    assert_eq!(
+        text(
+            &mut client,
+            "SELECT extversion FROM pg_extension WHERE extname = 'pg_rating'"
+        ),
+        "0.2.0"
+    );
+    assert_eq!(count(&mut client, "SELECT count(*) FROM rating.usage"), 2);
     assert_books_balance(&mut client);
 }
 

@@ -2,7 +2,25 @@
 //! event that cannot be priced. The PostgreSQL layer maps each to an SQLSTATE.
 
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::fmt;
+
+/// The most characters of a sender's text that a message repeats.
+const SHOWN_CHARACTERS: usize = 64;
+
+/// A sender's text as a message repeats it: whole if short, otherwise its
+/// start and its length, so that a megabyte service name cannot turn an
+/// error (or a held row's reason) into a megabyte.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_CHARACTERS) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!(
+            "{}... ({} characters)",
+            &text[..cut],
+            text.chars().count()
+        )),
+    }
+}
 
 /// A rate or tariff definition that the engine refuses to compile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +91,7 @@ impl fmt::Display for RatingError {
                 service,
                 destination: None,
             } => {
-                write!(f, "no rate for service \"{service}\"")
+                write!(f, "no rate for service \"{}\"", shown(service))
             }
             RatingError::NoRate {
                 service,
@@ -81,7 +99,9 @@ impl fmt::Display for RatingError {
             } => {
                 write!(
                     f,
-                    "no rate for service \"{service}\" to destination \"{dest}\""
+                    "no rate for service \"{}\" to destination \"{}\"",
+                    shown(service),
+                    shown(dest)
                 )
             }
             RatingError::ChargeOutOfRange { rate_id } => {
@@ -92,3 +112,30 @@ impl fmt::Display for RatingError {
 }
 
 impl std::error::Error for RatingError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_text_is_shown_by_its_start_and_length() {
+        assert_eq!(shown("voice"), "voice");
+        let exactly = "x".repeat(SHOWN_CHARACTERS);
+        assert_eq!(shown(&exactly), exactly);
+        let long = "€".repeat(100_000);
+        let expected = format!("{}... (100000 characters)", "€".repeat(SHOWN_CHARACTERS));
+        assert_eq!(shown(&long), expected);
+        let error = RatingError::NoRate {
+            service: "s".repeat(1000),
+            destination: Some("4".repeat(70)),
+        };
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "no rate for service \"{}... (1000 characters)\" to destination \"{}... (70 characters)\"",
+                "s".repeat(64),
+                "4".repeat(64)
+            )
+        );
+    }
+}

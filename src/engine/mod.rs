@@ -14,7 +14,7 @@ mod properties;
 mod tariff;
 mod time;
 
-pub use error::{RatingError, TariffError};
+pub use error::{shown, RatingError, TariffError};
 pub use money::{Currency, RoundingMode};
 pub use pricing::{Priced, RateTerms, MAX_QUANTITY};
 pub use tariff::{Rate, Tariff, UsageEvent};
