@@ -77,7 +77,8 @@ GRANT EXECUTE ON FUNCTION rating.post_payment(bigint, numeric, text, text),
 
 -- Administrators: the catalog, thresholds, period closing, verification.
 GRANT SELECT, INSERT, UPDATE, DELETE ON rating.tariffs, rating.rates, rating.accounts,
-                                        rating.subscriptions, rating.alert_thresholds, rating.tenants
+                                        rating.subscriptions, rating.alert_thresholds, rating.tenants,
+                                        rating.time_bands, rating.time_band_hours, rating.holidays
    TO rating_admin;
 GRANT SELECT ON rating.currencies TO rating_admin;
 GRANT EXECUTE ON FUNCTION rating.close_period(bigint, timestamptz),

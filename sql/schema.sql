@@ -26,13 +26,15 @@ CREATE TABLE rating.tariffs (
     name          text NOT NULL,
     currency      text NOT NULL REFERENCES rating.currencies (code),
     rounding_mode text NOT NULL DEFAULT 'half_up'
-                  CONSTRAINT tariffs_rounding_mode_known CHECK (rounding_mode IN ('half_up', 'half_even', 'up'))
+                  CONSTRAINT tariffs_rounding_mode_known CHECK (rounding_mode IN ('half_up', 'half_even', 'up')),
+    time_zone     text NOT NULL DEFAULT 'UTC'
 );
 COMMENT ON TABLE rating.tariffs IS 'Price plans. A tariff owns rates; subscriptions assign it to accounts.';
 COMMENT ON COLUMN rating.tariffs.tariff_id IS 'Surrogate key.';
 COMMENT ON COLUMN rating.tariffs.code IS 'Stable business key, e.g. MOBILE-S.';
 COMMENT ON COLUMN rating.tariffs.name IS 'Name shown to people.';
 COMMENT ON COLUMN rating.tariffs.currency IS 'Currency of every price in the tariff; must equal the currency of every subscribed account.';
+COMMENT ON COLUMN rating.tariffs.time_zone IS 'IANA time zone (e.g. Europe/Berlin) whose wall clock places usage in time bands and holidays. Checked on write.';
 COMMENT ON COLUMN rating.tariffs.rounding_mode IS 'How each event''s charge is rounded to the currency''s minor unit: half_up, half_even or up. Applied once, to the final charge of the event.';
 
 CREATE TABLE rating.rates (
@@ -49,10 +51,16 @@ CREATE TABLE rating.rates (
     connect_fee        numeric NOT NULL DEFAULT 0 CONSTRAINT rates_connect_fee_not_negative CHECK (connect_fee >= 0),
     minimum_charge     numeric NOT NULL DEFAULT 0 CONSTRAINT rates_minimum_charge_not_negative CHECK (minimum_charge >= 0),
     description        text,
+    pricing_model      text NOT NULL DEFAULT 'per_unit'
+                       CONSTRAINT rates_pricing_model_known CHECK (pricing_model IN ('per_unit', 'package', 'flat', 'percentage')),
+    maximum_charge     numeric CONSTRAINT rates_maximum_charge_not_below_minimum CHECK (maximum_charge >= minimum_charge),
+    time_band          text,
+    quantity_unit      text NOT NULL DEFAULT 'unit'
+                       CONSTRAINT rates_quantity_unit_known CHECK (quantity_unit IN ('unit', 'second')),
     CONSTRAINT rates_period_not_empty CHECK (valid_to IS NULL OR valid_to > valid_from),
     CONSTRAINT rates_no_overlapping_versions EXCLUDE USING gist (
         tariff_id WITH =, service WITH =, (ltrim(destination_prefix, '+')) WITH =,
-        tstzrange(valid_from, valid_to) WITH &&)
+        (coalesce(time_band, '')) WITH =, tstzrange(valid_from, valid_to) WITH &&)
 );
 CREATE INDEX rates_by_tariff ON rating.rates (tariff_id);
 COMMENT ON TABLE rating.rates IS 'Per-unit rates of a tariff, versioned by effective period. An event is priced by the rate of its service whose destination_prefix is the longest prefix of the event''s destination, among the versions in force at occurred_at.';
@@ -69,7 +77,65 @@ COMMENT ON COLUMN rating.rates.next_increment IS 'Beyond the first increment, th
 COMMENT ON COLUMN rating.rates.connect_fee IS 'Fixed amount added to every event with a non-zero quantity.';
 COMMENT ON COLUMN rating.rates.minimum_charge IS 'Least charge of an event with a non-zero quantity, connect fee included.';
 COMMENT ON COLUMN rating.rates.description IS 'Free text, e.g. the line of the published price list.';
-COMMENT ON CONSTRAINT rates_no_overlapping_versions ON rating.rates IS 'Two versions of the same rate may not be in force at the same instant.';
+COMMENT ON COLUMN rating.rates.pricing_model IS 'How price is read: per_unit (price per per_quantity units after first/next increments), package (price per started block of per_quantity units), flat (price per event) or percentage (price percent of the quantity, an amount of money). Terms a model does not use must be left at 1.';
+COMMENT ON COLUMN rating.rates.maximum_charge IS 'Most one event may cost, connect fee included (a cap); NULL: no cap. Applied, like minimum_charge, before the one rounding.';
+COMMENT ON COLUMN rating.rates.time_band IS 'The time band (of rating.time_bands) this rate prices; NULL: any time. For one prefix, a rate for the band in force wins over a rate for any time.';
+COMMENT ON COLUMN rating.rates.quantity_unit IS 'unit, or second: the quantity is a duration in seconds from occurred_at, and in a tariff with time bands an event that crosses a band change is split there, each part priced at its band''s rate (per_unit pricing only).';
+COMMENT ON CONSTRAINT rates_no_overlapping_versions ON rating.rates IS 'Two versions of the same rate (service, prefix and time band) may not be in force at the same instant.';
+
+CREATE TABLE rating.time_bands (
+    tariff_id   bigint NOT NULL REFERENCES rating.tariffs (tariff_id) ON DELETE CASCADE,
+    band        text NOT NULL CONSTRAINT time_bands_band_not_empty CHECK (band <> ''),
+    description text,
+    PRIMARY KEY (tariff_id, band)
+);
+COMMENT ON TABLE rating.time_bands IS 'The time bands of a tariff (peak, off-peak, weekend, ...). Their hours are in rating.time_band_hours, which must cover every minute of the week exactly once (checked at commit); rating.holidays price whole local days as one band.';
+COMMENT ON COLUMN rating.time_bands.tariff_id IS 'The tariff.';
+COMMENT ON COLUMN rating.time_bands.band IS 'Name of the band, named by rates.time_band.';
+COMMENT ON COLUMN rating.time_bands.description IS 'Free text, e.g. Mon-Fri 08:00-20:00.';
+
+CREATE TABLE rating.time_band_hours (
+    time_band_hours_id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    tariff_id bigint NOT NULL,
+    band      text NOT NULL,
+    days      smallint[] NOT NULL
+              CONSTRAINT time_band_hours_days_are_weekdays CHECK (cardinality(days) > 0 AND days <@ '{1,2,3,4,5,6,7}'::smallint[]),
+    starts    time NOT NULL,
+    ends      time NOT NULL,
+    CONSTRAINT time_band_hours_span_forward CHECK (ends > starts),
+    CONSTRAINT time_band_hours_band_fkey FOREIGN KEY (tariff_id, band)
+        REFERENCES rating.time_bands (tariff_id, band) ON DELETE CASCADE
+);
+CREATE INDEX time_band_hours_by_tariff ON rating.time_band_hours (tariff_id, band);
+COMMENT ON TABLE rating.time_band_hours IS 'When each time band is in force: on the given ISO weekdays, from starts to ends on the tariff''s wall clock. A tariff''s rows must cover every day 00:00-24:00 without gap or overlap (checked at commit, SQLSTATE 23514).';
+COMMENT ON COLUMN rating.time_band_hours.time_band_hours_id IS 'Surrogate key.';
+COMMENT ON COLUMN rating.time_band_hours.tariff_id IS 'The tariff.';
+COMMENT ON COLUMN rating.time_band_hours.band IS 'The band in force.';
+COMMENT ON COLUMN rating.time_band_hours.days IS 'ISO weekdays: 1 Monday .. 7 Sunday.';
+COMMENT ON COLUMN rating.time_band_hours.starts IS 'Local time the band starts (inclusive).';
+COMMENT ON COLUMN rating.time_band_hours.ends IS 'Local time the band ends (exclusive); 24:00 for the end of the day.';
+COMMENT ON INDEX rating.time_band_hours_by_tariff IS 'Loads a tariff''s schedule, and serves the foreign key to rating.time_bands.';
+
+CREATE TABLE rating.holidays (
+    tariff_id bigint NOT NULL,
+    holiday   date NOT NULL,
+    band      text NOT NULL,
+    name      text NOT NULL,
+    PRIMARY KEY (tariff_id, holiday),
+    CONSTRAINT holidays_band_fkey FOREIGN KEY (tariff_id, band)
+        REFERENCES rating.time_bands (tariff_id, band) ON DELETE CASCADE
+);
+CREATE INDEX holidays_by_band ON rating.holidays (tariff_id, band);
+COMMENT ON TABLE rating.holidays IS 'Local dates (in the tariff''s time zone) priced as one time band all day, whatever the weekday.';
+COMMENT ON COLUMN rating.holidays.tariff_id IS 'The tariff.';
+COMMENT ON COLUMN rating.holidays.holiday IS 'The local date.';
+COMMENT ON COLUMN rating.holidays.band IS 'The band in force all that day.';
+COMMENT ON COLUMN rating.holidays.name IS 'Name shown to people, e.g. Christmas Day.';
+COMMENT ON INDEX rating.holidays_by_band IS 'Serves the foreign key to rating.time_bands.';
+
+ALTER TABLE rating.rates ADD CONSTRAINT rates_time_band_fkey FOREIGN KEY (tariff_id, time_band)
+    REFERENCES rating.time_bands (tariff_id, band);
+COMMENT ON CONSTRAINT rates_time_band_fkey ON rating.rates IS 'A rate prices a band its tariff defines.';
 
 CREATE TABLE rating.tenants (
     tenant_id text PRIMARY KEY CHECK (tenant_id <> ''),
@@ -374,6 +440,9 @@ COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to t
 SELECT pg_catalog.pg_extension_config_dump('rating.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.tariffs', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.rates', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.time_bands', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.time_band_hours', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.holidays', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.balances', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.subscriptions', '');
@@ -388,6 +457,7 @@ SELECT pg_catalog.pg_extension_config_dump('rating.invoice_entries', '');
 -- Identity sequences too, or a restored database would hand out used keys.
 SELECT pg_catalog.pg_extension_config_dump('rating.tariffs_tariff_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.rates_rate_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.time_band_hours_time_band_hours_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.accounts_account_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.subscriptions_subscription_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.reservations_reservation_id_seq', '');

@@ -88,7 +88,7 @@ DO $$
 DECLARE
     shared_table text;
 BEGIN
-    FOREACH shared_table IN ARRAY ARRAY['tariffs', 'rates', 'tenants'] LOOP
+    FOREACH shared_table IN ARRAY ARRAY['tariffs', 'rates', 'tenants', 'time_bands', 'time_band_hours', 'holidays'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE rating.%I ENABLE ROW LEVEL SECURITY', shared_table);
         EXECUTE pg_catalog.format(
             'CREATE POLICY shared_reads ON rating.%I FOR SELECT USING (%s)', shared_table,

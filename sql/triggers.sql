@@ -5,6 +5,8 @@
 
 COMMENT ON FUNCTION rating.rate_usage() IS 'BEFORE INSERT row trigger on rating.usage: prices the row with the tariff in force at occurred_at and fills in charge, currency, tariff_id, rate_id, billed_quantity, breakdown and rated_at.';
 COMMENT ON FUNCTION rating.validate_rate() IS 'BEFORE INSERT OR UPDATE row trigger on rating.rates: refuses terms the rating engine would refuse (SQLSTATE 23514).';
+COMMENT ON FUNCTION rating.validate_tariff() IS 'BEFORE INSERT OR UPDATE row trigger on rating.tariffs: refuses a time zone the IANA database does not know (SQLSTATE 22023).';
+COMMENT ON FUNCTION rating.check_time_bands() IS 'Constraint trigger, deferred to commit, on rating.time_bands and rating.time_band_hours: refuses a tariff whose band hours leave a gap or overlap in any day (SQLSTATE 23514).';
 COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its cached tariffs and accounts once this transaction commits.';
 COMMENT ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text) IS 'What a usage event would cost, computed exactly as an INSERT into rating.usage would, posting nothing. Same errors as the insert.';
 
@@ -124,6 +126,21 @@ CREATE TRIGGER rates_validate BEFORE INSERT OR UPDATE ON rating.rates
     FOR EACH ROW EXECUTE FUNCTION rating.validate_rate();
 COMMENT ON TRIGGER rates_validate ON rating.rates IS 'Refuses rate terms the engine would refuse.';
 
+CREATE TRIGGER tariffs_validate BEFORE INSERT OR UPDATE OF time_zone ON rating.tariffs
+    FOR EACH ROW EXECUTE FUNCTION rating.validate_tariff();
+COMMENT ON TRIGGER tariffs_validate ON rating.tariffs IS 'Refuses an unknown time zone.';
+
+-- A schedule is written row by row and has gaps until its last row is in:
+-- it is checked whole, at commit.
+CREATE CONSTRAINT TRIGGER time_band_hours_cover_each_day AFTER INSERT OR UPDATE OR DELETE ON rating.time_band_hours
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_time_bands();
+CREATE CONSTRAINT TRIGGER time_bands_cover_each_day AFTER INSERT ON rating.time_bands
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_time_bands();
+COMMENT ON TRIGGER time_band_hours_cover_each_day ON rating.time_band_hours IS 'At commit: the tariff''s band hours cover every day 00:00-24:00 exactly once.';
+COMMENT ON TRIGGER time_bands_cover_each_day ON rating.time_bands IS 'At commit: a tariff with bands has hours covering every day 00:00-24:00 exactly once.';
+
 CREATE TRIGGER currencies_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.currencies
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER tariffs_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tariffs
@@ -134,8 +151,17 @@ CREATE TRIGGER accounts_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE 
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER subscriptions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER time_bands_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.time_bands
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER time_band_hours_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.time_band_hours
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER holidays_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.holidays
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts in every session at commit.';
 COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts in every session at commit.';
+COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';

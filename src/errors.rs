@@ -109,6 +109,9 @@ impl From<UsageError> for ErrorReport {
 fn rating(error: RatingError, account_id: i64, tariff_id: i64, occurred_at: String) -> ErrorReport {
     let code = match error {
         RatingError::NoRate { .. } => ERRCODE_NO_DATA_FOUND,
+        RatingError::BeyondTimeBands(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
+        RatingError::MixedUnits { .. } => ERRCODE_CHECK_VIOLATION,
+        RatingError::TooManyBandChanges(_) => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         RatingError::NegativeQuantity(_)
         | RatingError::QuantityTooLarge(_)
         | RatingError::ChargeOutOfRange { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
@@ -119,6 +122,13 @@ fn rating(error: RatingError, account_id: i64, tariff_id: i64, occurred_at: Stri
             format!("{error} in tariff {tariff_id} (account {account_id}) at {occurred_at}"),
         )
         .set_hint("Add a rate for the service to the tariff, or correct the usage row's service."),
+        RatingError::MixedUnits { .. } => report(
+            code,
+            format!("{error} in tariff {tariff_id} (account {account_id})"),
+        )
+        .set_hint(
+            "Give the rates of every time band of a per-second service quantity_unit 'second'.",
+        ),
         _ => report(code, format!("{error} (account {account_id})")),
     };
     report
@@ -131,11 +141,38 @@ pub fn invalid_rate(
     service: &str,
     prefix: &str,
 ) -> ErrorReport {
+    let hint = match error {
+        TariffError::CapBelowMinimum { .. } => "maximum_charge caps each event, so it cannot be below minimum_charge.",
+        TariffError::NotUsedByModel { .. } | TariffError::UnknownPricingModel(_) => {
+            "per_unit rates use per_quantity and the increments; package rates use per_quantity as the package size; flat and percentage rates use neither."
+        }
+        _ => "Increments and per_quantity must be positive; prices, fees and minimums must not be negative.",
+    };
     report(
         ERRCODE_CHECK_VIOLATION,
-        format!("invalid rate for tariff {tariff_id}, service \"{service}\", prefix \"{prefix}\": {error}"),
+        format!(
+            "invalid rate for tariff {tariff_id}, service \"{}\", prefix \"{}\": {error}",
+            shown(service),
+            shown(prefix)
+        ),
     )
-    .set_hint("Increments and per_quantity must be positive; prices, fees and minimums must not be negative.")
+    .set_hint(hint)
+}
+
+/// A tariff whose time zone or time bands the engine refuses.
+pub fn invalid_time_bands(tariff_id: i64, error: TariffError) -> ErrorReport {
+    match error {
+        TariffError::UnknownTimeZone(_) => report(
+            ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("invalid time zone for tariff {tariff_id}: {error}"),
+        )
+        .set_hint("Use an IANA time zone name, such as Europe/Berlin, America/New_York or UTC."),
+        _ => report(
+            ERRCODE_CHECK_VIOLATION,
+            format!("invalid time bands for tariff {tariff_id}: {error}"),
+        )
+        .set_hint("The rows of rating.time_band_hours of a tariff must cover every day from 00:00 to 24:00 exactly once."),
+    }
 }
 
 /// Something the schema promises cannot happen did: a bug, reported as such.

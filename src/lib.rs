@@ -11,6 +11,7 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod authorization;
+mod band_validation;
 mod catalog;
 pub mod engine;
 mod errors;
@@ -35,6 +36,8 @@ extension_sql_file!(
         "schema",
         rate_usage,
         validate_rate,
+        validate_tariff,
+        check_time_bands,
         invalidate_catalog_cache,
         quote
     ]
@@ -91,6 +94,8 @@ mod tests {
     include!("../pgrx-tests/invoices.rs");
     include!("../pgrx-tests/rerating.rs");
     include!("../pgrx-tests/tenancy.rs");
+    include!("../pgrx-tests/tariff_models.rs");
+    include!("../pgrx-tests/time_bands.rs");
 }
 
 /// Required by `cargo pgrx test`.

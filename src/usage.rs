@@ -72,7 +72,12 @@ impl UsageError {
     pub fn is_unratable(&self) -> bool {
         match self {
             UsageError::NoSubscription { .. } | UsageError::TariffCurrency { .. } => true,
-            UsageError::Rating { error, .. } => matches!(error, RatingError::NoRate { .. }),
+            UsageError::Rating { error, .. } => {
+                matches!(
+                    error,
+                    RatingError::NoRate { .. } | RatingError::MixedUnits { .. }
+                )
+            }
             UsageError::Catalog(error) => matches!(
                 error,
                 CatalogError::UnknownTariff(_) | CatalogError::InvalidTariff { .. }

@@ -561,3 +561,57 @@ fn money_limits_reservations_and_invoices_over_the_wire() {
     );
     assert_books_balance(&mut crm);
 }
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_time_band_schedule_with_a_gap_fails_at_commit_and_leaves_nothing() {
+    let database = TestDatabase::create("client_band_gap");
+    let mut client = database.connect();
+    let schedule = "BEGIN;
+        INSERT INTO rating.time_bands (tariff_id, band) VALUES (1001, 'day'), (1001, 'night');
+        INSERT INTO rating.time_band_hours (tariff_id, band, days, starts, ends) VALUES
+            (1001, 'night', '{1,2,3,4,5,6,7}', '00:00', '07:00'),
+            (1001, 'day',   '{1,2,3,4,5,6,7}', '07:00', '22:00');
+        INSERT INTO rating.rates (tariff_id, service, time_band, price) VALUES (1001, 'mms', 'day', 0.3);";
+    // Row by row the schedule has gaps; only COMMIT checks it whole.
+    client.batch_execute(schedule).unwrap();
+    let error = client.batch_execute("COMMIT").expect_err("a gap at commit");
+    let error = error.as_db_error().expect("a database error");
+    assert_eq!(error.code(), &SqlState::CHECK_VIOLATION);
+    assert_eq!(
+        error.message(),
+        "invalid time bands for tariff 1001: no time band covers Monday 22:00 to 24:00"
+    );
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM rating.time_bands"),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM rating.rates WHERE service = 'mms'"
+        ),
+        0
+    );
+
+    // Completed before COMMIT, the same schedule commits and prices by band.
+    client.batch_execute(schedule).unwrap();
+    client
+        .batch_execute(
+            "INSERT INTO rating.time_band_hours (tariff_id, band, days, starts, ends)
+                 VALUES (1001, 'night', '{1,2,3,4,5,6,7}', '22:00', '24:00');
+             INSERT INTO rating.rates (tariff_id, service, time_band, price) VALUES (1001, 'mms', 'night', 0.1);
+             COMMIT;
+             INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+                 (3001, 'mms', 1, '2026-03-02 12:00+00'), (3001, 'mms', 1, '2026-03-02 23:00+00');",
+        )
+        .unwrap();
+    assert_eq!(
+        text(
+            &mut client,
+            "SELECT string_agg(charge::text, ' ' ORDER BY usage_id) FROM rating.usage"
+        ),
+        "0.30 0.10"
+    );
+    assert_books_balance(&mut client);
+}

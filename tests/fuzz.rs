@@ -135,6 +135,11 @@ fn random_rates(
             .chance(40)
             .then(|| (random.below(300) as i64 - 100) * DAY);
         let scale = if currency == "JPY" { 0 } else { 4 };
+        let model = if random.chance(50) {
+            "per_unit"
+        } else {
+            random.pick(&["package", "flat", "percentage"])
+        };
         let mut terms = [
             random.decimal(5, scale),             // price
             (1 + random.below(3600)).to_string(), // per_quantity
@@ -143,9 +148,30 @@ fn random_rates(
             random.decimal(1, 2),                 // connect_fee
             random.decimal(1, 2),                 // minimum_charge
         ];
-        // One rate in four carries a term the engine must refuse.
+        // Terms a model does not use are left at 1 ...
+        if model != "per_unit" {
+            terms[2] = "1".into();
+            terms[3] = "1".into();
+        }
+        if matches!(model, "flat" | "percentage") {
+            terms[1] = "1".into();
+        }
+        let mut maximum = random.chance(30).then(|| {
+            let minimum = &terms[5];
+            format!("{minimum} + {}", random.decimal(3, 2))
+        });
         let mut expected: Option<&str> = None;
-        if random.chance(25) {
+        // ... except in one rate in ten, which the engine must refuse, as it
+        // must a cap below the minimum.
+        if model != "per_unit" && random.chance(10) {
+            terms[2] = "60".into();
+            expected = Some("23514");
+        } else if random.chance(5) {
+            maximum = Some(format!("{} - 0.01", terms[5]));
+            expected = Some("23514");
+        }
+        // One rate in four carries a term the engine must refuse.
+        if expected.is_none() && random.chance(25) {
             let field = random.below(6) as usize;
             let (bad, code) = match random.below(3) {
                 0 => ("NaN", "22003"),
@@ -170,13 +196,15 @@ fn random_rates(
         }
         let statement = format!(
             "INSERT INTO rating.rates (tariff_id, service, destination_prefix, valid_from, valid_to, price,
-                                       per_quantity, first_increment, next_increment, connect_fee, minimum_charge)
-             VALUES ({tariff_id}, {}, {}, {}, {}, '{}', '{}', '{}', '{}', '{}', '{}') RETURNING rate_id",
+                                       per_quantity, first_increment, next_increment, connect_fee, minimum_charge,
+                                       pricing_model, maximum_charge)
+             VALUES ({tariff_id}, {}, {}, {}, {}, '{}', '{}', '{}', '{}', '{}', '{}', '{model}', {}) RETURNING rate_id",
             quoted(service),
             quoted(&prefix),
             instant(from, "'-infinity'"),
             instant(to, "NULL"),
             terms[0], terms[1], terms[2], terms[3], terms[4], terms[5],
+            maximum.as_deref().unwrap_or("NULL"),
         );
         let outcome = attempt(client, &statement);
         assert_eq!(
@@ -338,13 +366,18 @@ const MISPRICED: &str = "
       JOIN rating.rates r ON r.rate_id = u.rate_id
       JOIN rating.tariffs t ON t.tariff_id = u.tariff_id
       JOIN rating.currencies c ON c.code = t.currency
-     CROSS JOIN LATERAL (SELECT CASE WHEN u.quantity = 0 THEN 0
+     CROSS JOIN LATERAL (SELECT CASE WHEN u.quantity = 0 OR r.pricing_model IN ('flat', 'percentage') THEN u.quantity
+                                     WHEN r.pricing_model = 'package' THEN ceil(u.quantity / r.per_quantity) * r.per_quantity
                                      WHEN u.quantity <= r.first_increment THEN r.first_increment
                                      ELSE r.first_increment
                                           + ceil((u.quantity - r.first_increment) / r.next_increment) * r.next_increment
                                 END AS billed) b
+     CROSS JOIN LATERAL (SELECT r.connect_fee + CASE r.pricing_model
+                                                    WHEN 'flat' THEN r.price
+                                                    WHEN 'percentage' THEN b.billed * r.price / 100
+                                                    ELSE b.billed * r.price / r.per_quantity END AS amount) a
      CROSS JOIN LATERAL (SELECT CASE WHEN b.billed = 0 THEN 0
-                                     ELSE greatest(r.connect_fee + b.billed * r.price / r.per_quantity, r.minimum_charge)
+                                     ELSE least(greatest(a.amount, r.minimum_charge), coalesce(r.maximum_charge, 'Infinity'))
                                           * power(10::numeric, c.minor_units)
                                 END AS cents) x
      CROSS JOIN LATERAL (SELECT CASE t.rounding_mode
@@ -492,6 +525,16 @@ fn random_tariffs_and_usage_behave_as_the_model_says() {
             "no row was {outcome}: {tally:?}"
         );
     }
+    let models_rated = count(
+        &mut client,
+        "SELECT count(DISTINCT r.pricing_model) FROM rating.usage u JOIN rating.rates r ON r.rate_id = u.rate_id WHERE u.status = 'rated'",
+    );
+    assert_eq!(models_rated, 4, "every pricing model priced some rows");
+    let capped = count(
+        &mut client,
+        "SELECT count(*) FROM rating.usage WHERE breakdown LIKE '%maximum charge%'",
+    );
+    assert!(capped > 0, "some charges were capped");
     println!(
         "fuzz: {TARIFFS} random tariffs, {} usage rows: {tally:?}",
         TARIFFS as usize * ROWS_PER_TARIFF

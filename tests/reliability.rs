@@ -44,10 +44,13 @@ const SOME_OF_EVERYTHING: &str = "
     INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
         VALUES (3001, 'e-5', 'sms', 1, '2026-03-15 10:00+00');";
 
-const EVERY_TABLE: [&str; 14] = [
+const EVERY_TABLE: [&str; 17] = [
     "tenants",
     "tariffs",
     "rates",
+    "time_bands",
+    "time_band_hours",
+    "holidays",
     "accounts",
     "balances",
     "subscriptions",
@@ -75,6 +78,40 @@ fn contents(client: &mut Client, tables: &[&str]) -> String {
         .join("\n--\n")
 }
 
+/// Every table of `EVERY_TABLE` that the database has, with its columns.
+fn tables_and_columns(client: &mut Client) -> Vec<(String, Vec<String>)> {
+    client
+        .query(
+            "SELECT table_name::text, array_agg(quote_ident(column_name) ORDER BY ordinal_position)
+               FROM information_schema.columns
+              WHERE table_schema = 'rating' AND table_name = ANY ($1)
+              GROUP BY table_name ORDER BY table_name",
+            &[&EVERY_TABLE.to_vec()],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect()
+}
+
+/// The rows of each table as text, reading only the given columns: what
+/// an older version stored, compared before and after an update.
+fn column_contents(client: &mut Client, tables: &[(String, Vec<String>)]) -> String {
+    tables
+        .iter()
+        .map(|(table, columns)| {
+            let row = columns.join(", ");
+            text(
+                client,
+                &format!(
+                    "SELECT coalesce(string_agg(({row})::text, E'\\n' ORDER BY ({row})::text), '') FROM rating.{table}"
+                ),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n--\n")
+}
+
 /// Creates release `version` with data, updates it to this version, and
 /// checks that the data survived, the schema equals a fresh install, and
 /// rating, holding and rerating work on the result.
@@ -87,19 +124,9 @@ fn upgrade_keeps_data_and_matches_a_fresh_install(version: &str) {
     );
     let mut client = old.connect();
     client.batch_execute(SOME_OF_EVERYTHING).unwrap();
-    // The tables whose columns no release since 0.1.0 changed, and the old
-    // columns of those 0.2.0 extended.
-    let unchanged: Vec<&str> = EVERY_TABLE[1..]
-        .iter()
-        .copied()
-        .filter(|table| !["accounts", "usage"].contains(table))
-        .collect();
-    const OLD_COLUMNS: &str = "SELECT string_agg(concat_ws(' ', u.usage_id, u.event_id, u.charge, u.rate_id, u.breakdown, a.name), E'\n' ORDER BY u.usage_id)
-                                 FROM rating.usage u JOIN rating.accounts a USING (account_id)";
-    let before = (
-        contents(&mut client, &unchanged),
-        text(&mut client, OLD_COLUMNS),
-    );
+    // Every column the old version has must keep its values.
+    let old_columns = tables_and_columns(&mut client);
+    let before = column_contents(&mut client, &old_columns);
     assert_ne!(fingerprint(&mut client), fingerprint(&mut fresh.connect()));
 
     client
@@ -114,14 +141,8 @@ fn upgrade_keeps_data_and_matches_a_fresh_install(version: &str) {
     );
     assert_eq!(fingerprint(&mut client), fingerprint(&mut fresh.connect()));
 
-    // The data is all there: every old usage row, with status rated.
-    assert_eq!(
-        (
-            contents(&mut client, &unchanged),
-            text(&mut client, OLD_COLUMNS)
-        ),
-        before
-    );
+    // The data is all there, and every old usage row has status rated.
+    assert_eq!(column_contents(&mut client, &old_columns), before);
     assert_eq!(
         count(
             &mut client,
@@ -226,7 +247,14 @@ fn dump_and_restore_keep_the_books_and_rating_works_after() {
              SET pg_rating.unratable = hold;
              INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now());
              UPDATE rating.rates SET price = 0.06 WHERE rate_id = 2003;
-             SELECT rating.rerate(3001, '-infinity', 'infinity');",
+             SELECT rating.rerate(3001, '-infinity', 'infinity');
+             UPDATE rating.tariffs SET time_zone = 'America/New_York' WHERE tariff_id = 1002;
+             INSERT INTO rating.time_bands (tariff_id, band) VALUES (1002, 'day'), (1002, 'night');
+             INSERT INTO rating.time_band_hours (tariff_id, band, days, starts, ends) VALUES
+                 (1002, 'night', '{1,2,3,4,5,6,7}', '00:00', '07:00'), (1002, 'day', '{1,2,3,4,5,6,7}', '07:00', '24:00');
+             INSERT INTO rating.holidays VALUES (1002, '2026-07-04', 'night', 'Independence Day');
+             INSERT INTO rating.rates (tariff_id, service, time_band, price) VALUES (1002, 'sms', 'night', 0.01), (1002, 'sms', 'day', 0.02);
+             INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3004, 'sms', 1, '2026-07-04 15:00+00');",
         )
         .unwrap();
     let dump = std::env::temp_dir().join(format!("pg_rating_dump_{}.custom", std::process::id()));

@@ -1,12 +1,15 @@
 //! Reads one account or one tariff through SPI and builds engine structures.
 
 use super::{AccountPlan, CatalogError};
+use crate::engine::bands::{BandHours, TimeBands};
 use crate::engine::{
-    Currency, Period, Rate, RateTerms, RoundingMode, Tariff, TariffError, Timestamp,
+    Currency, Period, PricingModel, Rate, RateTerms, RoundingMode, Tariff, TariffError, Timestamp,
 };
 use crate::numeric::to_decimal;
+use chrono::NaiveDate;
 use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
+use pgrx::spi::SpiClient;
 use pgrx::spi::SpiHeapTupleData;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -15,6 +18,8 @@ use std::str::FromStr;
 const LOAD_ACCOUNT: &str = include_str!("../../sql/queries/load_account.sql");
 const LOAD_TARIFF: &str = include_str!("../../sql/queries/load_tariff.sql");
 const LOAD_RATES: &str = include_str!("../../sql/queries/load_rates.sql");
+const LOAD_BAND_HOURS: &str = include_str!("../../sql/queries/load_band_hours.sql");
+const LOAD_HOLIDAYS: &str = include_str!("../../sql/queries/load_holidays.sql");
 
 fn optional<T: FromDatum + IntoDatum>(
     row: &SpiHeapTupleData,
@@ -40,9 +45,21 @@ fn period(row: &SpiHeapTupleData, from: usize, to: usize) -> Result<Period, Cata
     Ok(Period::new(from, to))
 }
 
+fn optional_decimal(
+    row: &SpiHeapTupleData,
+    column: usize,
+) -> Result<Option<Decimal>, CatalogError> {
+    optional::<AnyNumeric>(row, column)?
+        .map(|value| {
+            to_decimal(&value)
+                .map_err(|e| CatalogError::Internal(format!("column {column}: {e:?}")))
+        })
+        .transpose()
+}
+
 fn decimal(row: &SpiHeapTupleData, column: usize) -> Result<Decimal, CatalogError> {
-    let value: AnyNumeric = required(row, column)?;
-    to_decimal(&value).map_err(|e| CatalogError::Internal(format!("column {column}: {e:?}")))
+    optional_decimal(row, column)?
+        .ok_or_else(|| CatalogError::Internal(format!("column {column} is NULL")))
 }
 
 pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
@@ -76,27 +93,87 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
             minor_units: required::<i32>(&row, 2)?.unsigned_abs(),
         };
         let mode_name: String = required(&row, 3)?;
+        let zone_name: String = required(&row, 4)?;
+        let has_bands: bool = required(&row, 5)?;
         let invalid = |error| CatalogError::InvalidTariff { tariff_id, error };
         let rounding = RoundingMode::from_str(&mode_name)
             .map_err(|name| invalid(TariffError::UnknownRoundingMode(name)))?;
 
         let mut rates = Vec::new();
         for row in client.select(LOAD_RATES, None, &[tariff_id.into()])? {
+            let model_name: String = required(&row, 12)?;
+            let model = PricingModel::from_str(&model_name)
+                .map_err(|name| invalid(TariffError::UnknownPricingModel(name)))?;
             rates.push(Rate {
                 rate_id: required(&row, 1)?,
                 service: required(&row, 2)?,
                 destination_prefix: required(&row, 3)?,
                 period: period(&row, 4, 5)?,
+                band: optional(&row, 14)?,
                 terms: RateTerms {
+                    model,
                     price: decimal(&row, 6)?,
                     per_quantity: decimal(&row, 7)?,
                     first_increment: decimal(&row, 8)?,
                     next_increment: decimal(&row, 9)?,
                     connect_fee: decimal(&row, 10)?,
                     minimum_charge: decimal(&row, 11)?,
+                    maximum_charge: optional_decimal(&row, 13)?,
+                    in_seconds: required::<String>(&row, 15)? == "second",
                 },
             });
         }
-        Tariff::compile(tariff_id, currency, rounding, rates).map_err(invalid)
+        let bands = if has_bands {
+            time_bands_with(&client, tariff_id, &zone_name)?.map_err(invalid)?
+        } else {
+            None
+        };
+        Tariff::compile(tariff_id, currency, rounding, rates, bands).map_err(invalid)
     })
+}
+
+/// A tariff's time bands, compiled and checked: for the deferred check of
+/// rating.time_band_hours, which must refuse a schedule with a gap.
+pub fn time_bands(tariff_id: i64) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
+    Spi::connect(|client| {
+        let header = client.select(LOAD_TARIFF, Some(1), &[tariff_id.into()])?;
+        let Some(row) = header.into_iter().next() else {
+            // The tariff is gone, and its bands with it.
+            return Ok(Ok(None));
+        };
+        let zone_name: String = required(&row, 4)?;
+        time_bands_with(&client, tariff_id, &zone_name)
+    })
+}
+
+/// The outer error is SPI failing; the inner, a schedule the engine refuses.
+fn time_bands_with(
+    client: &SpiClient<'_>,
+    tariff_id: i64,
+    zone_name: &str,
+) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
+    let mut declared = Vec::new();
+    let mut hours = Vec::new();
+    for row in client.select(LOAD_BAND_HOURS, None, &[tariff_id.into()])? {
+        let band: String = required(&row, 1)?;
+        if let Some(days) = optional::<String>(&row, 2)? {
+            hours.push(BandHours {
+                band: band.clone(),
+                days: days.split(',').filter_map(|day| day.parse().ok()).collect(),
+                starts: required::<i32>(&row, 3)?.unsigned_abs(),
+                ends: required::<i32>(&row, 4)?.unsigned_abs(),
+            });
+        }
+        if !declared.contains(&band) {
+            declared.push(band);
+        }
+    }
+    let mut holidays = Vec::new();
+    for row in client.select(LOAD_HOLIDAYS, None, &[tariff_id.into()])? {
+        let date: String = required(&row, 1)?;
+        let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .map_err(|e| CatalogError::Internal(format!("holiday {date}: {e}")))?;
+        holidays.push((date, required(&row, 2)?));
+    }
+    Ok(TimeBands::compile(zone_name, declared, hours, holidays))
 }

@@ -37,3 +37,6 @@ pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
 pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
     cache::get_or_load(tariff_id, || load::tariff(tariff_id))
 }
+
+/// A tariff's time bands as stored now, compiled and checked; not cached.
+pub use load::time_bands;

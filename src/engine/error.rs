@@ -35,6 +35,34 @@ pub enum TariffError {
     OverlappingVersions { rate_id: i64, other_rate_id: i64 },
     /// A rounding mode name that is not one of [`crate::engine::RoundingMode::NAMES`].
     UnknownRoundingMode(String),
+    /// A pricing model name that is not one of [`crate::engine::PricingModel::NAMES`].
+    UnknownPricingModel(String),
+    /// A cap per event below the minimum per event.
+    CapBelowMinimum { maximum: Decimal, minimum: Decimal },
+    /// A term the rate's model does not use, set to something other than 1.
+    NotUsedByModel {
+        field: &'static str,
+        model: &'static str,
+        value: Decimal,
+    },
+    /// A duration (quantity_unit 'second') priced by a model other than per_unit.
+    SecondsNeedPerUnit { model: &'static str },
+    /// A time zone name the IANA database does not know.
+    UnknownTimeZone(String),
+    /// A row of band hours that cannot be placed in a week.
+    InvalidBandHours { band: String, reason: String },
+    /// A stretch of a day that no band covers.
+    BandGap {
+        day: &'static str,
+        from: String,
+        to: String,
+    },
+    /// A moment of a day that two bands cover.
+    BandOverlap {
+        day: &'static str,
+        at: String,
+        bands: (String, String),
+    },
 }
 
 impl fmt::Display for TariffError {
@@ -54,8 +82,41 @@ impl fmt::Display for TariffError {
                 "rates {rate_id} and {other_rate_id} price the same service and destination in overlapping periods"
             ),
             TariffError::UnknownRoundingMode(name) => {
-                write!(f, "unknown rounding mode \"{name}\"")
+                write!(f, "unknown rounding mode \"{}\"", shown(name))
             }
+            TariffError::UnknownPricingModel(name) => write!(
+                f,
+                "unknown pricing model \"{}\" (known: {})",
+                shown(name),
+                crate::engine::PricingModel::NAMES.join(", ")
+            ),
+            TariffError::CapBelowMinimum { maximum, minimum } => write!(
+                f,
+                "maximum_charge {maximum} is below minimum_charge {minimum}"
+            ),
+            TariffError::NotUsedByModel { field, model, value } => write!(
+                f,
+                "{field} does not apply to {model} pricing and must be left at 1, not {value}"
+            ),
+            TariffError::SecondsNeedPerUnit { model } => write!(
+                f,
+                "quantity_unit second (a duration split at time-band changes) needs per_unit pricing, not {model}"
+            ),
+            TariffError::UnknownTimeZone(name) => {
+                write!(f, "unknown time zone \"{}\"", shown(name))
+            }
+            TariffError::InvalidBandHours { band, reason } => {
+                write!(f, "time band \"{}\": {reason}", shown(band))
+            }
+            TariffError::BandGap { day, from, to } => {
+                write!(f, "no time band covers {day} {from} to {to}")
+            }
+            TariffError::BandOverlap { day, at, bands } => write!(
+                f,
+                "time bands \"{}\" and \"{}\" both cover {day} at {at}",
+                shown(&bands.0),
+                shown(&bands.1)
+            ),
         }
     }
 }
@@ -75,6 +136,15 @@ pub enum RatingError {
     /// The arithmetic left rust_decimal's range: a rate with absurd terms.
     ChargeOutOfRange {
         rate_id: i64,
+    },
+    /// An instant the time-zone database cannot place (beyond year 262,000).
+    BeyondTimeBands(crate::engine::Timestamp),
+    /// A duration so long it crosses more band changes than a real call could.
+    TooManyBandChanges(Decimal),
+    /// A split call whose later part falls to a rate that is not per second.
+    MixedUnits {
+        rate_id: i64,
+        other_rate_id: i64,
     },
 }
 
@@ -107,6 +177,20 @@ impl fmt::Display for RatingError {
             RatingError::ChargeOutOfRange { rate_id } => {
                 write!(f, "the charge computed by rate {rate_id} is out of range")
             }
+            RatingError::BeyondTimeBands(at) => write!(
+                f,
+                "the time {} microseconds after 2000-01-01 is beyond what time bands can place",
+                at.0
+            ),
+            RatingError::TooManyBandChanges(seconds) => write!(
+                f,
+                "a duration of {seconds} seconds crosses more than {} time-band changes",
+                crate::engine::bands::MAX_BAND_CHANGES
+            ),
+            RatingError::MixedUnits { rate_id, other_rate_id } => write!(
+                f,
+                "a call priced per second by rate {rate_id} continues into a band priced by rate {other_rate_id}, which is not per second"
+            ),
         }
     }
 }

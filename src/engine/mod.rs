@@ -2,11 +2,13 @@
 //!
 //! A [`Tariff`] is compiled once from validated [`Rate`]s and then prices
 //! [`UsageEvent`]s: it picks the rate (service, longest destination prefix,
-//! effective period) and applies the rate's [`RateTerms`] (increments, connect
-//! fee, minimum, currency rounding). Every failure is a typed error that the
+//! effective period) and applies the rate's [`RateTerms`] (its [`PricingModel`],
+//! increments, connect fee, minimum, cap, currency rounding). Every failure is a typed error that the
 //! PostgreSQL layer maps to an SQLSTATE.
 
+pub mod bands;
 mod error;
+mod model;
 mod money;
 mod pricing;
 #[cfg(test)]
@@ -15,7 +17,8 @@ mod tariff;
 mod time;
 
 pub use error::{shown, RatingError, TariffError};
+pub use model::PricingModel;
 pub use money::{Currency, RoundingMode};
-pub use pricing::{Priced, RateTerms, MAX_QUANTITY};
+pub use pricing::{Priced, RateTerms, SplitPart, MAX_QUANTITY};
 pub use tariff::{Rate, Tariff, UsageEvent};
 pub use time::{Period, Timestamp};

@@ -1,18 +1,25 @@
-//! The per-unit pricing model: increments, connect fee, minimum, rounding.
+//! Pricing one event under a rate's terms.
 //!
-//! For a quantity `q > 0` the billed quantity is `first_increment` if
-//! `q <= first_increment`, otherwise `first_increment` plus `q - first_increment`
-//! rounded up to a whole number of `next_increment`s. The event's charge is
+//! The billed quantity and the usage amount depend on the rate's model:
+//!
+//! | model        | billed quantity                                  | usage amount                    |
+//! |--------------|--------------------------------------------------|---------------------------------|
+//! | `per_unit`   | `first_increment`, then whole `next_increment`s  | billed x price / per_quantity   |
+//! | `package`    | whole started blocks of `per_quantity`           | billed x price / per_quantity   |
+//! | `flat`       | the quantity                                     | price                           |
+//! | `percentage` | the quantity (an amount of money)                | billed x price / 100            |
+//!
+//! The event's charge is
 //!
 //! ```text
-//! max(connect_fee + billed * price / per_quantity, minimum_charge)
+//! min(max(connect_fee + usage amount, minimum_charge), maximum_charge)
 //! ```
 //!
 //! computed exactly in decimal (28 significant digits) and rounded **once**,
 //! at the end, to the currency's minor unit with the tariff's rounding mode.
 //! A zero quantity (an unanswered call) is charged nothing at all.
 
-use super::{Currency, RatingError, RoundingMode, TariffError};
+use super::{Currency, PricingModel, RatingError, RoundingMode, TariffError};
 use rust_decimal::Decimal;
 
 /// The largest quantity one event may carry: beyond any real meter reading,
@@ -23,13 +30,30 @@ pub const MAX_QUANTITY: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, f
 /// What a rate charges; validated by [`RateTerms::validate`] before use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateTerms {
-    /// Charged for every `per_quantity` billed units: 0.10 per 60 seconds.
+    pub model: PricingModel,
+    /// Per `per_quantity` billed units (0.10 per 60 seconds), per package,
+    /// per event, or a percentage, as the model says.
     pub price: Decimal,
     pub per_quantity: Decimal,
     pub first_increment: Decimal,
     pub next_increment: Decimal,
     pub connect_fee: Decimal,
     pub minimum_charge: Decimal,
+    /// The most one event may cost, connect fee included; `None`: no cap.
+    pub maximum_charge: Option<Decimal>,
+    /// The quantity is a duration in seconds from the event's start
+    /// (quantity_unit 'second'): in a tariff with time bands, an event that
+    /// crosses a band change is split there.
+    pub in_seconds: bool,
+}
+
+/// One part of an event split at time-band changes, and the rate of its band.
+#[derive(Debug, Clone)]
+pub struct SplitPart<'a> {
+    pub rate_id: i64,
+    pub band: &'a str,
+    pub terms: &'a RateTerms,
+    pub seconds: Decimal,
 }
 
 /// The result of pricing one event.
@@ -44,7 +68,25 @@ pub struct Priced {
     pub breakdown: String,
 }
 
+const HUNDRED: Decimal = Decimal::ONE_HUNDRED;
+
 impl RateTerms {
+    /// Per-unit terms with no fee, minimum or cap: the common case, and a
+    /// starting point for the others (`..RateTerms::per_unit(...)`).
+    pub fn per_unit(price: Decimal, per_quantity: Decimal, first: Decimal, next: Decimal) -> Self {
+        RateTerms {
+            model: PricingModel::PerUnit,
+            price,
+            per_quantity,
+            first_increment: first,
+            next_increment: next,
+            connect_fee: Decimal::ZERO,
+            minimum_charge: Decimal::ZERO,
+            maximum_charge: None,
+            in_seconds: false,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), TariffError> {
         let positive = [
             ("per_quantity", self.per_quantity),
@@ -66,22 +108,70 @@ impl RateTerms {
                 return Err(TariffError::Negative { field, value });
             }
         }
+        if let Some(maximum) = self.maximum_charge {
+            if maximum < self.minimum_charge {
+                return Err(TariffError::CapBelowMinimum {
+                    maximum,
+                    minimum: self.minimum_charge,
+                });
+            }
+        }
+        if self.in_seconds && self.model != PricingModel::PerUnit {
+            return Err(TariffError::SecondsNeedPerUnit {
+                model: self.model.name(),
+            });
+        }
+        let unused = [
+            (
+                "first_increment",
+                self.first_increment,
+                self.model.uses_increments(),
+            ),
+            (
+                "next_increment",
+                self.next_increment,
+                self.model.uses_increments(),
+            ),
+            (
+                "per_quantity",
+                self.per_quantity,
+                self.model.uses_per_quantity(),
+            ),
+        ];
+        for (field, value, used) in unused {
+            if !used && value != Decimal::ONE {
+                return Err(TariffError::NotUsedByModel {
+                    field,
+                    model: self.model.name(),
+                    value,
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The first increment and the step after it: a package is billed in
+    /// whole blocks, every other model by its increments (1 where unused).
+    pub(super) fn increments(&self) -> (Decimal, Decimal) {
+        match self.model {
+            PricingModel::Package => (self.per_quantity, self.per_quantity),
+            _ => (self.first_increment, self.next_increment),
+        }
     }
 
     /// The quantity the customer is billed for once increments are applied.
     /// `None` when the arithmetic overflows.
     pub fn billed_quantity(&self, quantity: Decimal) -> Option<Decimal> {
-        if quantity.is_zero() {
-            return Some(Decimal::ZERO);
+        if quantity.is_zero() || matches!(self.model, PricingModel::Flat | PricingModel::Percentage)
+        {
+            return Some(quantity);
         }
-        if quantity <= self.first_increment {
-            return Some(self.first_increment);
+        let (first, next) = self.increments();
+        if quantity <= first {
+            return Some(first);
         }
-        let beyond_first = quantity - self.first_increment;
-        let steps = beyond_first.checked_div(self.next_increment)?.ceil();
-        self.first_increment
-            .checked_add(steps.checked_mul(self.next_increment)?)
+        let steps = (quantity - first).checked_div(next)?.ceil();
+        first.checked_add(steps.checked_mul(next)?)
     }
 
     /// Prices `quantity` (already checked to be in range) under these terms.
@@ -92,11 +182,30 @@ impl RateTerms {
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Result<Priced, RatingError> {
+        self.price_labelled(
+            rate_id,
+            &format!("rate {rate_id}"),
+            quantity,
+            currency,
+            rounding,
+        )
+    }
+
+    /// [`RateTerms::price`], with the breakdown opening with `label` ("rate 5
+    /// (peak)").
+    pub fn price_labelled(
+        &self,
+        rate_id: i64,
+        label: &str,
+        quantity: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Result<Priced, RatingError> {
         let out_of_range = RatingError::ChargeOutOfRange { rate_id };
         let billed = self.billed_quantity(quantity).ok_or(out_of_range.clone())?;
         if billed.is_zero() {
             let charge = rounding.round(Decimal::ZERO, currency.minor_units);
-            let breakdown = format!("rate {rate_id}: quantity 0, nothing charged");
+            let breakdown = format!("{label}: quantity 0, nothing charged");
             return Ok(Priced {
                 rate_id,
                 billed_quantity: billed,
@@ -104,48 +213,120 @@ impl RateTerms {
                 breakdown,
             });
         }
-        let (usage_amount, before_minimum) = self.amounts(billed).ok_or(out_of_range)?;
-        let minimum_applies = before_minimum < self.minimum_charge;
-        let charge = self.final_charge(before_minimum, currency, rounding);
-        let breakdown = self.describe(
-            rate_id,
-            quantity,
-            billed,
-            usage_amount,
-            minimum_applies,
-            charge,
-            currency,
-            rounding,
+        let (usage_amount, uncapped) = self.amounts(billed).ok_or(out_of_range)?;
+        let mut breakdown = format!("{label}: ");
+        self.describe_usage(&mut breakdown, quantity, billed, usage_amount);
+        Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
+    }
+
+    /// Prices a duration split at time-band changes: the first part's rate
+    /// (these terms) bills the whole duration with its increments, the
+    /// seconds the increments add go to the last part, each part is priced
+    /// at its own rate's price per `per_quantity`, and the connect fee,
+    /// minimum, cap and one rounding are this rate's.
+    pub fn price_split(
+        &self,
+        rate_id: i64,
+        quantity: Decimal,
+        parts: &[SplitPart],
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Result<Priced, RatingError> {
+        let out_of_range = || RatingError::ChargeOutOfRange { rate_id };
+        let billed = self.billed_quantity(quantity).ok_or_else(out_of_range)?;
+        let mut breakdown = format!(
+            "rate {rate_id}: quantity {} billed as {} ({}/{} increments), split at time-band changes: ",
+            quantity.normalize(),
+            billed.normalize(),
+            self.first_increment.normalize(),
+            self.next_increment.normalize()
         );
-        Ok(Priced {
+        let mut usage_amount = Decimal::ZERO;
+        for (i, part) in parts.iter().enumerate() {
+            let last = i + 1 == parts.len();
+            let seconds = if last {
+                part.seconds + (billed - quantity)
+            } else {
+                part.seconds
+            };
+            let amount = seconds
+                .checked_mul(part.terms.price)
+                .and_then(|a| a.checked_div(part.terms.per_quantity))
+                .ok_or_else(out_of_range)?;
+            usage_amount = usage_amount.checked_add(amount).ok_or_else(out_of_range)?;
+            breakdown.push_str(&format!(
+                "{}{} s {} at {} per {} (rate {}) = {}",
+                if i == 0 { "" } else { " + " },
+                seconds.normalize(),
+                part.band,
+                part.terms.price.normalize(),
+                part.terms.per_quantity.normalize(),
+                part.rate_id,
+                amount.normalize()
+            ));
+        }
+        let uncapped = usage_amount
+            .checked_add(self.connect_fee)
+            .ok_or_else(out_of_range)?;
+        Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
+    }
+
+    /// The end every priced event shares: fee, minimum and cap described,
+    /// the one rounding, and the charge named.
+    fn finish(
+        &self,
+        rate_id: i64,
+        billed: Decimal,
+        uncapped: Decimal,
+        mut breakdown: String,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Priced {
+        let charge = self.final_charge(uncapped, currency, rounding);
+        self.describe_adjustments(&mut breakdown, uncapped);
+        breakdown.push_str(&format!(
+            "; charge {charge} {} ({} to {} decimals)",
+            currency.code,
+            rounding.name(),
+            currency.minor_units
+        ));
+        Priced {
             rate_id,
             billed_quantity: billed,
             charge,
             breakdown,
-        })
+        }
     }
 
-    /// The usage amount (billed x price / per_quantity) and that amount plus
+    /// The usage amount of a non-zero billed quantity, and that amount plus
     /// the connect fee, unrounded; `None` on overflow.
     fn amounts(&self, billed: Decimal) -> Option<(Decimal, Decimal)> {
-        let usage_amount = billed
-            .checked_mul(self.price)?
-            .checked_div(self.per_quantity)?;
+        let usage_amount = match self.model {
+            PricingModel::PerUnit | PricingModel::Package => billed
+                .checked_mul(self.price)?
+                .checked_div(self.per_quantity)?,
+            PricingModel::Flat => self.price,
+            PricingModel::Percentage => billed.checked_mul(self.price)?.checked_div(HUNDRED)?,
+        };
         Some((usage_amount, usage_amount.checked_add(self.connect_fee)?))
     }
 
-    /// The one place an event's charge is rounded: the minimum applied to the
-    /// exact amount, then rounded once to the currency's minor unit.
+    /// The exact amount between the minimum and the cap.
+    fn clamped(&self, uncapped: Decimal) -> Decimal {
+        let at_least_minimum = uncapped.max(self.minimum_charge);
+        self.maximum_charge
+            .map_or(at_least_minimum, |maximum| at_least_minimum.min(maximum))
+    }
+
+    /// The one place an event's charge is rounded: the minimum and the cap
+    /// applied to the exact amount, then rounded once to the minor unit.
     fn final_charge(
         &self,
-        before_minimum: Decimal,
+        uncapped: Decimal,
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Decimal {
-        rounding.round(
-            before_minimum.max(self.minimum_charge),
-            currency.minor_units,
-        )
+        rounding.round(self.clamped(uncapped), currency.minor_units)
     }
 
     /// The charge of a non-zero billed quantity; `None` on overflow.
@@ -155,8 +336,8 @@ impl RateTerms {
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Option<Decimal> {
-        let (_, before_minimum) = self.amounts(billed)?;
-        Some(self.final_charge(before_minimum, currency, rounding))
+        let (_, uncapped) = self.amounts(billed)?;
+        Some(self.final_charge(uncapped, currency, rounding))
     }
 
     /// The most of the service that `budget` pays for, as online charging
@@ -170,10 +351,9 @@ impl RateTerms {
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Decimal {
+        let (first, next) = self.increments();
         let billed_after = |steps: Decimal| {
-            let billed = steps
-                .checked_mul(self.next_increment)?
-                .checked_add(self.first_increment)?;
+            let billed = steps.checked_mul(next)?.checked_add(first)?;
             (billed <= MAX_QUANTITY).then_some(billed)
         };
         let fits = |steps: Decimal| {
@@ -185,7 +365,7 @@ impl RateTerms {
             return Decimal::ZERO;
         }
         let (mut low, mut high) = (Decimal::ZERO, Decimal::MAX.floor());
-        if let Some(most) = (MAX_QUANTITY - self.first_increment).checked_div(self.next_increment) {
+        if let Some(most) = (MAX_QUANTITY - first).checked_div(next) {
             high = high.min(most.floor());
         }
         while low < high {
@@ -199,44 +379,46 @@ impl RateTerms {
         billed_after(low).unwrap_or(Decimal::ZERO)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn describe(
+    /// What was used and what it costs before fees, minimum and cap.
+    fn describe_usage(
         &self,
-        rate_id: i64,
+        text: &mut String,
         quantity: Decimal,
         billed: Decimal,
-        usage_amount: Decimal,
-        minimum_applies: bool,
-        charge: Decimal,
-        currency: &Currency,
-        rounding: RoundingMode,
-    ) -> String {
-        let mut text = format!(
-            "rate {rate_id}: quantity {} billed as {} ({}/{} increments) at {} per {} = {}",
-            quantity.normalize(),
-            billed.normalize(),
-            self.first_increment.normalize(),
-            self.next_increment.normalize(),
-            self.price.normalize(),
-            self.per_quantity.normalize(),
-            usage_amount.normalize(),
-        );
+        amount: Decimal,
+    ) {
+        let (quantity, billed, amount) =
+            (quantity.normalize(), billed.normalize(), amount.normalize());
+        let (price, per) = (self.price.normalize(), self.per_quantity.normalize());
+        text.push_str(&match self.model {
+            PricingModel::PerUnit => format!(
+                "quantity {quantity} billed as {billed} ({}/{} increments) at {price} per {per} = {amount}",
+                self.first_increment.normalize(),
+                self.next_increment.normalize(),
+            ),
+            PricingModel::Package => format!(
+                "quantity {quantity} billed as {} started packages of {per} at {price} = {amount}",
+                (billed / self.per_quantity).normalize()
+            ),
+            PricingModel::Flat => format!("quantity {quantity} at a flat {price} per event"),
+            PricingModel::Percentage => format!("{price}% of {quantity} = {amount}"),
+        });
+    }
+
+    /// The connect fee, and the minimum or the cap where one decided the amount.
+    fn describe_adjustments(&self, text: &mut String, uncapped: Decimal) {
         if !self.connect_fee.is_zero() {
             text.push_str(&format!("; connect fee {}", self.connect_fee.normalize()));
         }
-        if minimum_applies {
+        let clamped = self.clamped(uncapped);
+        if clamped > uncapped {
             text.push_str(&format!(
                 "; minimum charge {} applies",
                 self.minimum_charge.normalize()
             ));
+        } else if clamped < uncapped {
+            text.push_str(&format!("; maximum charge {} applies", clamped.normalize()));
         }
-        text.push_str(&format!(
-            "; charge {charge} {} ({} to {} decimals)",
-            currency.code,
-            rounding.name(),
-            currency.minor_units
-        ));
-        text
     }
 }
 
@@ -257,14 +439,7 @@ mod tests {
     }
 
     fn terms(price: &str, per: &str, first: &str, next: &str) -> RateTerms {
-        RateTerms {
-            price: d(price),
-            per_quantity: d(per),
-            first_increment: d(first),
-            next_increment: d(next),
-            connect_fee: Decimal::ZERO,
-            minimum_charge: Decimal::ZERO,
-        }
+        RateTerms::per_unit(d(price), d(per), d(first), d(next))
     }
 
     #[test]
@@ -442,5 +617,124 @@ mod tests {
         );
         // Everything below 5.005 rounds to 5.00: the last step before it.
         assert_eq!(afford(&tiny_step, "5"), d("5.0049999999999999999999999999"));
+    }
+
+    fn model_terms(model: PricingModel, price: &str, per: &str) -> RateTerms {
+        RateTerms {
+            model,
+            ..terms(price, per, "1", "1")
+        }
+    }
+
+    #[test]
+    fn models_and_caps_by_hand() {
+        use PricingModel::*;
+        // (model, price, per, connect, minimum, maximum, quantity, expected EUR, breakdown)
+        let cases = [
+            // 5.00 per started 10 GB: 23 GB is three packages.
+            (Package, "5.00", "10", "0", "0", None, "23", "15.00",
+             "rate 1: quantity 23 billed as 3 started packages of 10 at 5 = 15; charge 15.00 EUR (half_up to 2 decimals)"),
+            (Package, "5.00", "10", "0", "0", None, "10", "5.00",
+             "rate 1: quantity 10 billed as 1 started packages of 10 at 5 = 5; charge 5.00 EUR (half_up to 2 decimals)"),
+            (Package, "5.00", "10", "0", "0", None, "0.1", "5.00",
+             "rate 1: quantity 0.1 billed as 1 started packages of 10 at 5 = 5; charge 5.00 EUR (half_up to 2 decimals)"),
+            // A flat 0.05 per API call, whatever the quantity.
+            (Flat, "0.05", "1", "0", "0", None, "7", "0.05",
+             "rate 1: quantity 7 at a flat 0.05 per event; charge 0.05 EUR (half_up to 2 decimals)"),
+            // 2.9 % of a 120.00 payment.
+            (Percentage, "2.9", "1", "0", "0", None, "120.00", "3.48",
+             "rate 1: 2.9% of 120 = 3.48; charge 3.48 EUR (half_up to 2 decimals)"),
+            // 0.25 + 2.9 % of 100.00 = 3.15.
+            (Percentage, "2.9", "1", "0.25", "0", None, "100", "3.15",
+             "rate 1: 2.9% of 100 = 2.9; connect fee 0.25; charge 3.15 EUR (half_up to 2 decimals)"),
+            // 2.9 % of 5.00 is 0.145: the 0.30 minimum applies.
+            (Percentage, "2.9", "1", "0", "0.30", Some("10.00"), "5.00", "0.30",
+             "rate 1: 2.9% of 5 = 0.145; minimum charge 0.3 applies; charge 0.30 EUR (half_up to 2 decimals)"),
+            // 2.9 % of 1000.00 is 29.00: capped at 10.00.
+            (Percentage, "2.9", "1", "0", "0.30", Some("10.00"), "1000.00", "10.00",
+             "rate 1: 2.9% of 1000 = 29; maximum charge 10 applies; charge 10.00 EUR (half_up to 2 decimals)"),
+            // An hour at 0.10 a minute, capped at 1.00 per call.
+            (PerUnit, "0.10", "60", "0", "0", Some("1.00"), "3600", "1.00",
+             "rate 1: quantity 3600 billed as 3600 (1/1 increments) at 0.1 per 60 = 6; maximum charge 1 applies; charge 1.00 EUR (half_up to 2 decimals)"),
+        ];
+        for (model, price, per, connect, minimum, maximum, quantity, expected, breakdown) in cases {
+            let t = RateTerms {
+                connect_fee: d(connect),
+                minimum_charge: d(minimum),
+                maximum_charge: maximum.map(d),
+                ..model_terms(model, price, per)
+            };
+            assert_eq!(t.validate(), Ok(()), "{model:?}");
+            let priced = t
+                .price(1, d(quantity), &eur(), RoundingMode::HalfUp)
+                .unwrap();
+            assert_eq!(
+                priced.charge.to_string(),
+                expected,
+                "{model:?} {price} q={quantity}"
+            );
+            assert_eq!(priced.breakdown, breakdown);
+        }
+        // Zero is nothing, whatever the model.
+        for model in [Package, Flat, Percentage] {
+            let priced =
+                model_terms(model, "1", "1").price(1, Decimal::ZERO, &eur(), RoundingMode::HalfUp);
+            assert_eq!(priced.unwrap().charge.to_string(), "0.00", "{model:?}");
+        }
+    }
+
+    #[test]
+    fn terms_a_model_does_not_use_are_refused() {
+        use PricingModel::*;
+        let package_with_increments = RateTerms {
+            first_increment: d("60"),
+            ..model_terms(Package, "5", "10")
+        };
+        assert_eq!(
+            package_with_increments.validate(),
+            Err(TariffError::NotUsedByModel {
+                field: "first_increment",
+                model: "package",
+                value: d("60")
+            })
+        );
+        assert_eq!(
+            model_terms(Percentage, "2.9", "100").validate(),
+            Err(TariffError::NotUsedByModel {
+                field: "per_quantity",
+                model: "percentage",
+                value: d("100")
+            })
+        );
+        let cap_below_minimum = RateTerms {
+            minimum_charge: d("0.30"),
+            maximum_charge: Some(d("0.20")),
+            ..model_terms(Flat, "0.25", "1")
+        };
+        assert_eq!(
+            cap_below_minimum.validate(),
+            Err(TariffError::CapBelowMinimum {
+                maximum: d("0.20"),
+                minimum: d("0.30")
+            })
+        );
+    }
+
+    #[test]
+    fn a_capped_rate_grants_everything_its_cap_fits_in() {
+        let capped = RateTerms {
+            maximum_charge: Some(d("1.00")),
+            ..terms("0.10", "60", "60", "60")
+        };
+        let afford =
+            |budget: &str| capped.affordable_quantity(d(budget), &eur(), RoundingMode::HalfUp);
+        assert_eq!(afford("0.99"), d("540")); // nine minutes, 0.90
+                                              // Within the cap, any quantity fits: the most whole minutes an event may carry.
+        assert_eq!(afford("1.00"), d("999999999999960"));
+        let package = model_terms(PricingModel::Package, "5", "10");
+        assert_eq!(
+            package.affordable_quantity(d("12"), &eur(), RoundingMode::HalfUp),
+            d("20")
+        );
     }
 }

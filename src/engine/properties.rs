@@ -13,16 +13,40 @@ fn positive(max: i64, scale: u32) -> impl Strategy<Value = Decimal> {
     (1..=max * 10i64.pow(scale)).prop_map(move |n| Decimal::new(n, scale))
 }
 
+fn model() -> impl Strategy<Value = PricingModel> {
+    prop_oneof![
+        3 => Just(PricingModel::PerUnit),
+        1 => Just(PricingModel::Package),
+        1 => Just(PricingModel::Flat),
+        1 => Just(PricingModel::Percentage),
+    ]
+}
+
 prop_compose! {
+    /// Valid terms of any model: the terms a model does not use left at 1.
     fn terms()(
+        model in model(),
         price in decimal(5, 4),
         per_quantity in positive(3600, 0),
         first_increment in positive(120, 1),
         next_increment in positive(120, 1),
         connect_fee in decimal(1, 2),
         minimum_charge in decimal(1, 2),
+        cap_above_minimum in proptest::option::of(decimal(20, 2)),
     ) -> RateTerms {
-        RateTerms { price, per_quantity, first_increment, next_increment, connect_fee, minimum_charge }
+        let (first_increment, next_increment) = if model.uses_increments() {
+            (first_increment, next_increment)
+        } else {
+            (Decimal::ONE, Decimal::ONE)
+        };
+        let per_quantity = if model.uses_per_quantity() { per_quantity } else { Decimal::ONE };
+        let terms = RateTerms {
+            model, price, per_quantity, first_increment, next_increment, connect_fee, minimum_charge,
+            maximum_charge: cap_above_minimum.map(|extra| minimum_charge + extra),
+            in_seconds: false,
+        };
+        assert_eq!(terms.validate(), Ok(()));
+        terms
     }
 }
 
@@ -66,11 +90,16 @@ proptest! {
     fn billed_quantity_covers_usage_by_less_than_one_increment(t in terms(), q in positive(100_000, 3)) {
         let billed = t.billed_quantity(q).expect("in range");
         prop_assert!(billed >= q);
-        prop_assert!(billed >= t.first_increment);
-        if q > t.first_increment {
-            prop_assert!(billed - q < t.next_increment);
+        if matches!(t.model, PricingModel::Flat | PricingModel::Percentage) {
+            prop_assert_eq!(billed, q);
+            return Ok(());
+        }
+        let (first, next) = t.increments();
+        prop_assert!(billed >= first);
+        if q > first {
+            prop_assert!(billed - q < next);
             // The part beyond the first increment is a whole number of next increments.
-            prop_assert!(((billed - t.first_increment) / t.next_increment).fract().is_zero());
+            prop_assert!(((billed - first) / next).fract().is_zero());
         }
     }
 
@@ -78,10 +107,31 @@ proptest! {
     fn rounding_moves_a_charge_by_less_than_one_minor_unit(
         t in terms(), q in positive(100_000, 3), minor in 0u32..=3, mode in mode()
     ) {
+        // The models' formulas, written out once more.
         let billed = t.billed_quantity(q).expect("in range");
-        let exact = (billed * t.price / t.per_quantity + t.connect_fee).max(t.minimum_charge);
+        let usage = match t.model {
+            PricingModel::PerUnit | PricingModel::Package => billed * t.price / t.per_quantity,
+            PricingModel::Flat => t.price,
+            PricingModel::Percentage => q * t.price / Decimal::ONE_HUNDRED,
+        };
+        let mut exact = (usage + t.connect_fee).max(t.minimum_charge);
+        if let Some(cap) = t.maximum_charge {
+            exact = exact.min(cap);
+        }
         let unit = Decimal::new(1, minor);
         prop_assert!((price(&t, q, minor, mode) - exact).abs() < unit);
+    }
+
+    #[test]
+    fn a_cap_is_never_exceeded_and_a_minimum_always_met(
+        t in terms(), q in positive(100_000, 3), mode in mode()
+    ) {
+        let charge = price(&t, q, 2, mode);
+        if let Some(cap) = t.maximum_charge {
+            prop_assert!(charge <= mode.round(cap, 2), "{} above cap {}", charge, cap);
+        }
+        // The minimum is never above the cap (validated), so it always holds.
+        prop_assert!(charge >= mode.round(t.minimum_charge, 2), "{} below minimum {}", charge, t.minimum_charge);
     }
 
     #[test]
@@ -90,11 +140,83 @@ proptest! {
     ) {
         let granted = t.affordable_quantity(budget, &Currency { code: "XXX".into(), minor_units: 2 }, mode);
         if granted.is_zero() {
-            prop_assert!(price(&t, t.first_increment, 2, mode) > budget);
+            prop_assert!(price(&t, t.increments().0, 2, mode) > budget);
         } else {
             prop_assert!(price(&t, granted, 2, mode) <= budget);
-            let next = granted + t.next_increment;
+            let next = granted + t.increments().1;
             prop_assert!(next > MAX_QUANTITY || price(&t, next, 2, mode) > budget);
+        }
+    }
+}
+
+mod split_calls {
+    use super::*;
+    use crate::engine::bands::tests::{berlin_peak_offpeak, utc};
+    use crate::engine::{Period, Rate, Tariff, Timestamp, UsageEvent};
+
+    const MINUTE: i64 = 60_000_000;
+
+    fn voice(
+        rate_id: i64,
+        band: Option<&str>,
+        price: Decimal,
+        first: Decimal,
+        next: Decimal,
+    ) -> Rate {
+        Rate {
+            rate_id,
+            service: "voice".into(),
+            destination_prefix: String::new(),
+            period: Period::new(Timestamp(i64::MIN), None),
+            band: band.map(str::to_string),
+            terms: RateTerms {
+                in_seconds: true,
+                ..RateTerms::per_unit(price, Decimal::from(60), first, next)
+            },
+        }
+    }
+
+    fn eur() -> Currency {
+        Currency {
+            code: "EUR".into(),
+            minor_units: 2,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn a_split_calls_parts_add_up_to_the_whole_call(
+            minutes in 0i64..(366 * 24 * 60), seconds in decimal(200_000, 3)
+        ) {
+            let bands = berlin_peak_offpeak();
+            let start = Timestamp(utc("2026-01-01 00:00").0 + minutes * MINUTE);
+            let parts = bands.split(start, seconds).unwrap();
+            prop_assert_eq!(parts.iter().map(|p| p.seconds).sum::<Decimal>(), seconds);
+            prop_assert!(parts.iter().all(|p| p.seconds > Decimal::ZERO));
+            prop_assert!(parts.windows(2).all(|w| w[0].band != w[1].band && w[0].starts < w[1].starts));
+            prop_assert!(parts.first().is_none_or(|p| p.starts == start));
+        }
+
+        #[test]
+        fn a_split_call_costs_between_all_cheap_and_all_dear(
+            minutes in 0i64..(366 * 24 * 60), seconds in positive(20_000, 0),
+            peak in decimal(2, 3), offpeak in decimal(2, 3),
+            first in positive(60, 0), next in positive(60, 0), mode in mode()
+        ) {
+            let split = Tariff::compile(1, eur(), mode, vec![
+                voice(1, Some("peak"), peak, first, next),
+                voice(2, Some("offpeak"), offpeak, first, next),
+            ], Some(berlin_peak_offpeak())).unwrap();
+            let event = UsageEvent {
+                service: "voice",
+                destination: None,
+                quantity: seconds,
+                occurred_at: Timestamp(utc("2026-01-01 00:00").0 + minutes * MINUTE),
+            };
+            let charge = split.rate(&event).unwrap().charge;
+            let flat = |price| voice(3, None, price, first, next).terms.price(3, seconds, &eur(), mode).unwrap().charge;
+            prop_assert!(flat(peak.min(offpeak)) <= charge && charge <= flat(peak.max(offpeak)),
+                "{} not between {} and {}", charge, flat(peak.min(offpeak)), flat(peak.max(offpeak)));
         }
     }
 }

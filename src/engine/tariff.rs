@@ -1,9 +1,10 @@
 //! A compiled tariff: rates indexed by service and destination prefix, each
-//! prefix holding its versions by effective period.
+//! prefix holding its versions by effective period and time band.
 
+use super::bands::TimeBands;
 use super::{
-    Currency, Period, Priced, RateTerms, RatingError, RoundingMode, TariffError, Timestamp,
-    MAX_QUANTITY,
+    Currency, Period, Priced, RateTerms, RatingError, RoundingMode, SplitPart, TariffError,
+    Timestamp, MAX_QUANTITY,
 };
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -16,6 +17,9 @@ pub struct Rate {
     /// Matched against the start of the event's destination; empty matches all.
     pub destination_prefix: String,
     pub period: Period,
+    /// The time band the rate prices; `None`: any time. For one prefix, a
+    /// rate for the band in force wins over a rate for any time.
+    pub band: Option<String>,
     pub terms: RateTerms,
 }
 
@@ -30,7 +34,7 @@ pub struct UsageEvent<'a> {
 
 #[derive(Debug, Default)]
 struct ServiceRates {
-    /// Normalised prefix -> versions of that rate, sorted by start.
+    /// Normalised prefix -> versions of that rate (for each band), sorted by start.
     by_prefix: HashMap<String, Vec<Rate>>,
     longest_prefix: usize,
 }
@@ -41,6 +45,14 @@ pub struct Tariff {
     pub currency: Currency,
     pub rounding: RoundingMode,
     services: HashMap<String, ServiceRates>,
+    bands: Option<TimeBands>,
+}
+
+/// The version of a rate for `band` (or for any time) in force at `at`.
+fn in_force<'r>(versions: &'r [Rate], band: Option<&str>, at: Timestamp) -> Option<&'r Rate> {
+    versions
+        .iter()
+        .find(|v| v.band.as_deref() == band && v.period.contains(at))
 }
 
 /// E.164 numbers arrive with and without the leading '+'; compare without it.
@@ -55,6 +67,7 @@ impl Tariff {
         currency: Currency,
         rounding: RoundingMode,
         rates: impl IntoIterator<Item = Rate>,
+        bands: Option<TimeBands>,
     ) -> Result<Tariff, TariffError> {
         let mut services: HashMap<String, ServiceRates> = HashMap::new();
         for rate in rates {
@@ -68,7 +81,10 @@ impl Tariff {
             let service = services.entry(rate.service.clone()).or_default();
             service.longest_prefix = service.longest_prefix.max(prefix.len());
             let versions = service.by_prefix.entry(prefix).or_default();
-            if let Some(other) = versions.iter().find(|v| v.period.overlaps(&rate.period)) {
+            if let Some(other) = versions
+                .iter()
+                .find(|v| v.band == rate.band && v.period.overlaps(&rate.period))
+            {
                 return Err(TariffError::OverlappingVersions {
                     rate_id: rate.rate_id,
                     other_rate_id: other.rate_id,
@@ -86,12 +102,27 @@ impl Tariff {
             currency,
             rounding,
             services,
+            bands,
         })
     }
 
     /// The rate for the event: its service, then the longest destination
-    /// prefix that has a version in force at `occurred_at`.
+    /// prefix that has a version in force at `occurred_at` for the time band
+    /// of that moment (or for any time).
     pub fn select_rate(&self, event: &UsageEvent) -> Result<&Rate, RatingError> {
+        let band = match &self.bands {
+            Some(bands) => Some(bands.band(event.occurred_at)?),
+            None => None,
+        };
+        self.select_in_band(event, event.occurred_at, band)
+    }
+
+    fn select_in_band(
+        &self,
+        event: &UsageEvent,
+        at: Timestamp,
+        band: Option<&str>,
+    ) -> Result<&Rate, RatingError> {
         let no_rate = || RatingError::NoRate {
             service: event.service.to_string(),
             destination: event.destination.map(str::to_string),
@@ -104,11 +135,50 @@ impl Tariff {
             .filter(|&len| destination.is_char_boundary(len))
             .filter_map(|len| service.by_prefix.get(&destination[..len]))
             .find_map(|versions| {
-                versions
-                    .iter()
-                    .find(|v| v.period.contains(event.occurred_at))
+                band.and_then(|band| in_force(versions, Some(band), at))
+                    .or_else(|| in_force(versions, None, at))
             })
             .ok_or_else(no_rate)
+    }
+
+    /// Prices a duration that crosses time-band changes part by part; `None`
+    /// when it stays in one band.
+    fn rate_split(
+        &self,
+        first: &Rate,
+        event: &UsageEvent,
+        bands: &TimeBands,
+    ) -> Result<Option<Priced>, RatingError> {
+        let pieces = bands.split(event.occurred_at, event.quantity)?;
+        if pieces.len() < 2 {
+            return Ok(None);
+        }
+        let mut parts = Vec::with_capacity(pieces.len());
+        for piece in &pieces {
+            let rate = self.select_in_band(event, piece.starts, Some(piece.band))?;
+            if !rate.terms.in_seconds {
+                return Err(RatingError::MixedUnits {
+                    rate_id: first.rate_id,
+                    other_rate_id: rate.rate_id,
+                });
+            }
+            parts.push(SplitPart {
+                rate_id: rate.rate_id,
+                band: piece.band,
+                terms: &rate.terms,
+                seconds: piece.seconds,
+            });
+        }
+        first
+            .terms
+            .price_split(
+                first.rate_id,
+                event.quantity,
+                &parts,
+                &self.currency,
+                self.rounding,
+            )
+            .map(Some)
     }
 
     /// Checks the quantity, selects the rate and prices the event.
@@ -120,8 +190,24 @@ impl Tariff {
             return Err(RatingError::QuantityTooLarge(event.quantity));
         }
         let rate = self.select_rate(event)?;
-        rate.terms
-            .price(rate.rate_id, event.quantity, &self.currency, self.rounding)
+        if let Some(bands) = &self.bands {
+            if rate.terms.in_seconds && !event.quantity.is_zero() {
+                if let Some(priced) = self.rate_split(rate, event, bands)? {
+                    return Ok(priced);
+                }
+            }
+        }
+        let label = match &rate.band {
+            Some(band) => format!("rate {} ({band})", rate.rate_id),
+            None => format!("rate {}", rate.rate_id),
+        };
+        rate.terms.price_labelled(
+            rate.rate_id,
+            &label,
+            event.quantity,
+            &self.currency,
+            self.rounding,
+        )
     }
 }
 
@@ -152,14 +238,8 @@ mod tests {
                 Timestamp(from_day * DAY),
                 to_day.map(|t| Timestamp(t * DAY)),
             ),
-            terms: RateTerms {
-                price: d(price),
-                per_quantity: d("60"),
-                first_increment: d("60"),
-                next_increment: d("60"),
-                connect_fee: Decimal::ZERO,
-                minimum_charge: Decimal::ZERO,
-            },
+            band: None,
+            terms: RateTerms::per_unit(d(price), d("60"), d("60"), d("60")),
         }
     }
 
@@ -168,7 +248,7 @@ mod tests {
             code: "EUR".into(),
             minor_units: 2,
         };
-        Tariff::compile(1, eur, RoundingMode::HalfUp, rates)
+        Tariff::compile(1, eur, RoundingMode::HalfUp, rates, None)
     }
 
     fn event<'a>(service: &'a str, destination: Option<&'a str>, day: i64) -> UsageEvent<'a> {
@@ -289,6 +369,122 @@ mod tests {
         assert_eq!(
             (priced.rate_id, priced.charge.to_string()),
             (4, "0.30".to_string())
+        );
+    }
+}
+
+#[cfg(test)]
+mod band_tests {
+    use super::*;
+    use crate::engine::bands::tests::{berlin_peak_offpeak, utc};
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).unwrap()
+    }
+
+    fn voice(rate_id: i64, prefix: &str, band: Option<&str>, price: &str) -> Rate {
+        Rate {
+            rate_id,
+            service: "voice".into(),
+            destination_prefix: prefix.into(),
+            period: Period::new(Timestamp(i64::MIN), None),
+            band: band.map(str::to_string),
+            terms: RateTerms {
+                in_seconds: true,
+                connect_fee: d("0.05"),
+                ..RateTerms::per_unit(d(price), d("60"), d("60"), d("1"))
+            },
+        }
+    }
+
+    fn tariff() -> Tariff {
+        let eur = Currency {
+            code: "EUR".into(),
+            minor_units: 2,
+        };
+        let rates = vec![
+            voice(1, "", Some("peak"), "0.20"),
+            voice(2, "", Some("offpeak"), "0.05"),
+            voice(3, "44", None, "0.30"), // the UK costs the same at any time
+        ];
+        Tariff::compile(
+            7,
+            eur,
+            RoundingMode::HalfUp,
+            rates,
+            Some(berlin_peak_offpeak()),
+        )
+        .unwrap()
+    }
+
+    fn call(destination: &str, at: &str, seconds: &str) -> Priced {
+        let event = UsageEvent {
+            service: "voice",
+            destination: Some(destination),
+            quantity: d(seconds),
+            occurred_at: utc(at),
+        };
+        tariff().rate(&event).unwrap()
+    }
+
+    #[test]
+    fn a_call_across_a_band_change_is_priced_part_by_part() {
+        // Monday 19:55 CET, 610 s: 300 s peak at 0.20/min = 1.00, 310 s
+        // off-peak at 0.05/min = 0.258333..., plus 0.05 connect: 1.308333 -> 1.31.
+        let priced = call("4930123", "2026-03-02 18:55", "610");
+        assert_eq!((priced.rate_id, priced.charge), (1, d("1.31")));
+        assert_eq!(
+            priced.breakdown,
+            "rate 1: quantity 610 billed as 610 (60/1 increments), split at time-band changes: \
+             300 s peak at 0.2 per 60 (rate 1) = 1 + 310 s offpeak at 0.05 per 60 (rate 2) = 0.2583333333333333333333333333; \
+             connect fee 0.05; charge 1.31 EUR (half_up to 2 decimals)"
+        );
+    }
+
+    #[test]
+    fn a_call_within_one_band_names_its_band() {
+        let priced = call("4930123", "2026-03-07 12:00", "120");
+        assert_eq!(priced.rate_id, 2);
+        assert_eq!(
+            priced.breakdown,
+            "rate 2 (offpeak): quantity 120 billed as 120 (60/1 increments) at 0.05 per 60 = 0.1; connect fee 0.05; charge 0.15 EUR (half_up to 2 decimals)"
+        );
+        // An any-time rate of a longer prefix still wins over a band of a shorter one.
+        assert_eq!(call("447700900123", "2026-03-02 10:00", "60").rate_id, 3);
+    }
+
+    #[test]
+    fn a_band_rate_wins_over_an_any_time_rate_of_the_same_prefix() {
+        let eur = Currency {
+            code: "EUR".into(),
+            minor_units: 2,
+        };
+        let rates = vec![
+            voice(1, "", None, "0.10"),
+            voice(2, "", Some("offpeak"), "0.01"),
+        ];
+        let tariff = Tariff::compile(
+            7,
+            eur,
+            RoundingMode::HalfUp,
+            rates,
+            Some(berlin_peak_offpeak()),
+        )
+        .unwrap();
+        let at = |when: &str| UsageEvent {
+            service: "voice",
+            destination: None,
+            quantity: d("0"),
+            occurred_at: utc(when),
+        };
+        assert_eq!(
+            tariff.select_rate(&at("2026-03-07 12:00")).unwrap().rate_id,
+            2
+        );
+        assert_eq!(
+            tariff.select_rate(&at("2026-03-02 10:00")).unwrap().rate_id,
+            1
         );
     }
 }
