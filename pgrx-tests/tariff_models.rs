@@ -56,7 +56,7 @@ fn terms_a_model_does_not_use_are_refused_on_write() {
     let rate = "INSERT INTO rating.rates (tariff_id, service, pricing_model, price, per_quantity, first_increment, next_increment, minimum_charge, maximum_charge) VALUES";
     let cases = [
         (format!("{rate} (1001, 'x', 'tiered', 1, 1, 1, 1, 0, NULL)"),
-         "23514: invalid rate for tariff 1001, service \"x\", prefix \"\": unknown pricing model \"tiered\" (known: per_unit, package, flat, percentage)"),
+         "23514: invalid rate for tariff 1001, service \"x\", prefix \"\": unknown pricing model \"tiered\" (known: per_unit, package, flat, percentage, graduated, volume)"),
         (format!("{rate} (1001, 'x', 'package', 5, 10, 60, 1, 0, NULL)"),
          "23514: invalid rate for tariff 1001, service \"x\", prefix \"\": first_increment does not apply to package pricing and must be left at 1, not 60"),
         (format!("{rate} (1001, 'x', 'flat', 0.05, 1, 1, 6, 0, NULL)"),

@@ -20,6 +20,16 @@
 --     so every existing rate keeps pricing exactly as before. The exclusion
 --     constraint on rates gains the band; with every band NULL it excludes
 --     what it excluded.
+--   * Tiers and allowances: rating.rate_tiers (graduated and volume rates),
+--     rating.allowances and rates.allowance, and rating.usage_counters, the
+--     per-account, per-period counts they price against, with the view
+--     rating.allowance_usage. No existing rate is tiered or draws on an
+--     allowance, so none prices differently.
+--   * A volume-tiered event can be a credit: the ledger's sign rule no
+--     longer requires a charge to be negative or a reversal positive (every
+--     existing entry satisfies the looser rule), and reservations cover only
+--     positive charges (post_usage_charges). rerate refuses usage priced
+--     against such counts, which it cannot yet reprice correctly.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -53,10 +63,10 @@ COMMENT ON CONSTRAINT usage_attributes_object ON rating.usage IS 'Attributes are
 
 ALTER TABLE rating.rates
     ADD COLUMN pricing_model text NOT NULL DEFAULT 'per_unit'
-        CONSTRAINT rates_pricing_model_known CHECK (pricing_model IN ('per_unit', 'package', 'flat', 'percentage')),
+        CONSTRAINT rates_pricing_model_known CHECK (pricing_model IN ('per_unit', 'package', 'flat', 'percentage', 'graduated', 'volume')),
     ADD COLUMN maximum_charge numeric
         CONSTRAINT rates_maximum_charge_not_below_minimum CHECK (maximum_charge >= minimum_charge);
-COMMENT ON COLUMN rating.rates.pricing_model IS 'How price is read: per_unit (price per per_quantity units after first/next increments), package (price per started block of per_quantity units), flat (price per event) or percentage (price percent of the quantity, an amount of money). Terms a model does not use must be left at 1.';
+COMMENT ON COLUMN rating.rates.pricing_model IS 'How price is read: per_unit (price per per_quantity units after first/next increments), package (price per started block of per_quantity units), flat (price per event), percentage (price percent of the quantity, an amount of money), graduated or volume (the rate''s rows in rating.rate_tiers price the billing period''s units; price, fees, minimum and cap must be 0). Terms a model does not use must be left at 1.';
 COMMENT ON COLUMN rating.rates.maximum_charge IS 'Most one event may cost, connect fee included (a cap); NULL: no cap. Applied, like minimum_charge, before the one rounding.';
 
 -- Time bands -------------------------------------------------------------------
@@ -78,6 +88,7 @@ ALTER TABLE rating.rates
     ADD COLUMN time_band text,
     ADD COLUMN quantity_unit text NOT NULL DEFAULT 'unit'
         CONSTRAINT rates_quantity_unit_known CHECK (quantity_unit IN ('unit', 'second')),
+    ADD COLUMN allowance text,
     DROP CONSTRAINT rates_no_overlapping_versions,
     ADD CONSTRAINT rates_no_overlapping_versions EXCLUDE USING gist (
         tariff_id WITH =, service WITH =, (ltrim(destination_prefix, '+')) WITH =,
@@ -184,3 +195,341 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Tiers, allowances and their counters ------------------------------------------
+
+CREATE FUNCTION rating.check_rate_tiers() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'check_rate_tiers_wrapper';
+COMMENT ON FUNCTION rating.check_rate_tiers() IS 'Constraint trigger, deferred to commit, on rating.rates and rating.rate_tiers: refuses a graduated or volume rate whose tiers do not run from 0 to an open end without gap or overlap, and tiers on any other rate (SQLSTATE 23514).';
+COMMENT ON COLUMN rating.rates.allowance IS 'The allowance (of rating.allowances) a per_unit rate draws on before its units are paid for; NULL: none.';
+
+CREATE TABLE rating.rate_tiers (
+    rate_id   bigint NOT NULL REFERENCES rating.rates (rate_id) ON DELETE CASCADE,
+    tier_from numeric NOT NULL CONSTRAINT rate_tiers_from_not_negative CHECK (tier_from >= 0),
+    tier_to   numeric,
+    price     numeric NOT NULL CONSTRAINT rate_tiers_price_not_negative CHECK (price >= 0),
+    PRIMARY KEY (rate_id, tier_from),
+    CONSTRAINT rate_tiers_span_forward CHECK (tier_to > tier_from)
+);
+COMMENT ON TABLE rating.rate_tiers IS 'The tiers of a graduated or volume rate: price per per_quantity units for the billing period''s units from tier_from up to tier_to. A rate''s tiers must run from 0 to an open end without gap or overlap (checked at commit, SQLSTATE 23514).';
+COMMENT ON COLUMN rating.rate_tiers.rate_id IS 'The graduated or volume rate.';
+COMMENT ON COLUMN rating.rate_tiers.tier_from IS 'First unit of the period the tier prices (exclusive of the units before it): 0 for the first tier.';
+COMMENT ON COLUMN rating.rate_tiers.tier_to IS 'Unit of the period the tier ends at (inclusive); NULL: no end (the last tier).';
+COMMENT ON COLUMN rating.rate_tiers.price IS 'Price per per_quantity units in this tier.';
+
+CREATE TABLE rating.allowances (
+    tariff_id   bigint NOT NULL REFERENCES rating.tariffs (tariff_id) ON DELETE CASCADE,
+    allowance   text NOT NULL CONSTRAINT allowances_name_not_empty CHECK (allowance <> ''),
+    units       numeric NOT NULL CONSTRAINT allowances_units_positive CHECK (units > 0),
+    description text,
+    PRIMARY KEY (tariff_id, allowance)
+);
+COMMENT ON TABLE rating.allowances IS 'Units included free per billing period (a calendar month of the tariff''s time zone), e.g. 100 minutes or 1 GB, drawn on by the per_unit rates that name them before any of their units are paid for.';
+COMMENT ON COLUMN rating.allowances.tariff_id IS 'The tariff.';
+COMMENT ON COLUMN rating.allowances.allowance IS 'Name of the allowance, named by rates.allowance.';
+COMMENT ON COLUMN rating.allowances.units IS 'Units included per billing period, in the unit of the rates that draw on it (after their increments).';
+COMMENT ON COLUMN rating.allowances.description IS 'Free text, e.g. 100 national minutes.';
+
+CREATE TABLE rating.usage_counters (
+    account_id   bigint NOT NULL REFERENCES rating.accounts (account_id) ON DELETE CASCADE,
+    counter      text NOT NULL,
+    period_start timestamptz NOT NULL,
+    period_end   timestamptz NOT NULL,
+    units        numeric NOT NULL,
+    included     numeric,
+    PRIMARY KEY (account_id, counter, period_start),
+    CONSTRAINT usage_counters_period_not_empty CHECK (period_end > period_start)
+);
+COMMENT ON TABLE rating.usage_counters IS 'Units an account used per billing period of each tiered rate (counter ''tiers <service>[ to <prefix>]'') and each allowance (counter ''allowance <name>''). Grown by the rating trigger in the inserting transaction, under a row lock, so concurrent inserts count every unit once.';
+COMMENT ON COLUMN rating.usage_counters.account_id IS 'The account.';
+COMMENT ON COLUMN rating.usage_counters.counter IS 'What is counted: tiers <service>[ to <prefix>] or allowance <name>.';
+COMMENT ON COLUMN rating.usage_counters.period_start IS 'Start of the billing period: local midnight of the first of the month in the tariff''s time zone.';
+COMMENT ON COLUMN rating.usage_counters.period_end IS 'End of the billing period (exclusive).';
+COMMENT ON COLUMN rating.usage_counters.units IS 'Billed units counted in the period.';
+COMMENT ON COLUMN rating.usage_counters.included IS 'For an allowance: the units it includes per period; NULL for tiers.';
+
+ALTER TABLE rating.rates ADD CONSTRAINT rates_allowance_fkey FOREIGN KEY (tariff_id, allowance)
+    REFERENCES rating.allowances (tariff_id, allowance);
+COMMENT ON CONSTRAINT rates_allowance_fkey ON rating.rates IS 'A rate draws on an allowance its tariff defines.';
+
+SELECT pg_catalog.pg_extension_config_dump('rating.rate_tiers', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.allowances', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.usage_counters', '');
+
+CREATE CONSTRAINT TRIGGER rate_tiers_run_from_zero AFTER INSERT OR UPDATE OR DELETE ON rating.rate_tiers
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_rate_tiers();
+CREATE CONSTRAINT TRIGGER rates_tiers_run_from_zero AFTER INSERT OR UPDATE OF pricing_model ON rating.rates
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_rate_tiers();
+COMMENT ON TRIGGER rate_tiers_run_from_zero ON rating.rate_tiers IS 'At commit: the rate''s tiers run from 0 to an open end without gap or overlap.';
+COMMENT ON TRIGGER rates_tiers_run_from_zero ON rating.rates IS 'At commit: a graduated or volume rate has valid tiers, and no other rate has tiers.';
+CREATE TRIGGER rate_tiers_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.rate_tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.allowances
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops cached tariffs in every session at commit.';
+
+-- Tiers and allowances are part of the shared price list; counters are an
+-- account's data (sql/tenancy.sql, sql/roles.sql).
+DO $$
+DECLARE
+    shared_table text;
+BEGIN
+    FOREACH shared_table IN ARRAY ARRAY['rate_tiers', 'allowances'] LOOP
+        EXECUTE pg_catalog.format('ALTER TABLE rating.%I ENABLE ROW LEVEL SECURITY', shared_table);
+        EXECUTE pg_catalog.format('CREATE POLICY shared_reads ON rating.%I FOR SELECT USING (true)', shared_table);
+        EXECUTE pg_catalog.format(
+            'CREATE POLICY operator_writes ON rating.%I
+                 USING ((SELECT rating.restricted_tenants()) IS NULL)', shared_table);
+        EXECUTE pg_catalog.format('COMMENT ON POLICY shared_reads ON rating.%I IS %L', shared_table,
+            'Everyone with the privilege reads the price list; a tenant''s roles read their own tenants.');
+        EXECUTE pg_catalog.format('COMMENT ON POLICY operator_writes ON rating.%I IS %L', shared_table,
+            'Only roles that belong to no tenant change the shared price list and the tenants.');
+        EXECUTE pg_catalog.format('GRANT SELECT, INSERT, UPDATE, DELETE ON rating.%I TO rating_admin', shared_table);
+    END LOOP;
+END
+$$;
+ALTER TABLE rating.usage_counters ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON rating.usage_counters
+    USING ((SELECT rating.restricted_tenants()) IS NULL
+           OR account_id IN (SELECT a.account_id FROM rating.accounts a));
+COMMENT ON POLICY tenant_isolation ON rating.usage_counters IS 'A tenant''s roles see and write only the rows of their tenants'' accounts.';
+GRANT SELECT ON rating.usage_counters TO rating_reader, rating_admin;
+
+CREATE VIEW rating.allowance_usage WITH (security_invoker = true) AS
+SELECT c.account_id,
+       substr(c.counter, length('allowance ') + 1) AS allowance,
+       c.period_start,
+       c.period_end,
+       c.included,
+       c.units AS used,
+       greatest(c.included - c.units, 0) AS remaining
+  FROM rating.usage_counters c
+ WHERE c.included IS NOT NULL;
+COMMENT ON VIEW rating.allowance_usage IS 'Each account''s allowances per billing period: what is included, used and left. Units used beyond the allowance were charged at the rate''s price.';
+COMMENT ON COLUMN rating.allowance_usage.account_id IS 'The account.';
+COMMENT ON COLUMN rating.allowance_usage.allowance IS 'The allowance (rating.allowances.allowance).';
+COMMENT ON COLUMN rating.allowance_usage.period_start IS 'Start of the billing period.';
+COMMENT ON COLUMN rating.allowance_usage.period_end IS 'End of the billing period (exclusive).';
+COMMENT ON COLUMN rating.allowance_usage.included IS 'Units included in the period.';
+COMMENT ON COLUMN rating.allowance_usage.used IS 'Units used in the period by the rates that draw on the allowance, free or not.';
+COMMENT ON COLUMN rating.allowance_usage.remaining IS 'Free units left in the period.';
+GRANT SELECT ON rating.allowance_usage TO rating_reader, rating_admin;
+
+-- Volume tiers credit: a charge or reversal of either sign ----------------------
+
+ALTER TABLE rating.ledger
+    DROP CONSTRAINT ledger_sign_follows_kind,
+    ADD CONSTRAINT ledger_sign_follows_kind CHECK (CASE kind
+        WHEN 'payment' THEN amount > 0
+        WHEN 'credit' THEN amount > 0
+        WHEN 'refund' THEN amount < 0
+        WHEN 'adjustment' THEN amount <> 0
+        ELSE true END);
+COMMENT ON CONSTRAINT ledger_sign_follows_kind ON rating.ledger IS 'Payments and credits are positive, refunds negative, adjustments not zero. A charge is usually negative, but a volume-tiered event that takes the period into a cheaper tier is credited (positive), and a reversal has the opposite sign of its charge.';
+COMMENT ON COLUMN rating.usage.charge IS 'Price of the event in the account''s currency, rounded to its minor unit. Filled in by rating. Negative only for a volume-tiered event that takes its period into a cheaper tier: the credit that reprices the period''s earlier units.';
+
+CREATE OR REPLACE FUNCTION rating.post_usage_charges() RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    -- Rows rated and posted, and the first row refused at its spending floor, if any.
+    outcome record;
+BEGIN
+    -- Lock every touched balance in account order before changing any, so
+    -- that concurrent multi-account statements queue instead of deadlocking.
+    PERFORM 1
+       FROM rating.balances b
+      WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
+      ORDER BY b.account_id
+        FOR UPDATE;
+
+    WITH account AS (
+        SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
+               CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
+          FROM rating.balances b
+          JOIN rating.accounts a ON a.account_id = b.account_id
+         WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
+    ), covered AS (
+        -- What each row's reservation pays for: rows naming one reservation
+        -- draw on what it still holds, in usage order.
+        -- A credit (a volume tier's) draws nothing.
+        SELECT u.*,
+               CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
+                    ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
+               END AS covered
+          FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
+                  FROM inserted_usage u WHERE u.status = 'rated') u
+          LEFT JOIN rating.open_reservations r
+            ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
+    ), entry AS (
+        SELECT c.*,
+               a.last_entry_no + row_number() OVER w AS entry_no,
+               a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
+               a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
+               coalesce(c.occurred_at < a.invoiced_through, false) AS late
+          FROM covered c
+          JOIN account a ON a.account_id = c.account_id
+        WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
+    ), ledger_rows AS (
+        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
+        SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
+               service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
+               coalesce(charge > covered AND available_after < 0, false),
+               late
+          FROM entry
+        RETURNING 1
+    ), moved AS (
+        UPDATE rating.balances b
+           SET balance = b.balance - t.total,
+               last_entry_no = b.last_entry_no + t.entries,
+               updated_at = now()
+          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
+                  FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
+         WHERE b.account_id = t.account_id
+    ), drawn AS (
+        UPDATE rating.reservations r
+           SET consumed = r.consumed + d.covered
+          FROM (SELECT account_id, reservation_id, sum(covered) AS covered
+                  FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
+         WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
+    )
+    SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
+           (SELECT count(*) FROM ledger_rows) AS posted,
+           e.*
+      INTO outcome
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+            SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
+              FROM entry e
+             WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
+             ORDER BY e.account_id, e.usage_id
+             LIMIT 1) e ON true;
+
+    IF outcome.account_id IS NOT NULL THEN
+        RAISE EXCEPTION 'usage would take account % below its spending floor of % %',
+                outcome.account_id, outcome.spending_floor, outcome.currency
+            USING ERRCODE = 'RT001',
+                  DETAIL = format('A charge of %s %s finds balance %s with %s held by reservations; the statement posts nothing.',
+                                  outcome.charge, outcome.currency, outcome.balance_before, outcome.held),
+                  HINT = 'Top up the account (rating.post_payment), raise its credit_limit, or set limit_policy = ''flag''.';
+    END IF;
+    IF outcome.posted <> outcome.rated THEN
+        -- Only possible if an account lost its balance row: refuse rather
+        -- than accept usage that is not on the ledger.
+        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', outcome.rated, outcome.posted
+            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
+
+CREATE OR REPLACE FUNCTION rating.rerate(account_id bigint, period_start timestamptz, period_end timestamptz)
+RETURNS TABLE (rerated bigint, balance_change numeric)
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+SET pg_rating.maintenance = on
+AS $$
+DECLARE
+    account_balance rating.balances;
+    counted_usage_id bigint;
+BEGIN
+    IF rerate.account_id IS NULL OR rerate.period_start IS NULL OR rerate.period_end IS NULL THEN
+        RAISE EXCEPTION 'account_id, period_start and period_end must be given' USING ERRCODE = 'not_null_violation';
+    END IF;
+    IF rerate.period_end <= rerate.period_start THEN
+        RAISE EXCEPTION 'period_end % is not after period_start %', rerate.period_end, rerate.period_start
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Taken first, as every posting does: concurrent usage of the account
+    -- waits, and rows committed before the lock was granted are rerated too.
+    account_balance := rating.locked_balance(rerate.account_id);
+
+    -- A row priced against the count of its billing period's units (tiers,
+    -- an allowance) can only be repriced with every other row of its period,
+    -- in order. Rerating does not do that yet, so it refuses such rows, priced
+    -- so before or after the correction, rather than misprice them.
+    SELECT u.usage_id INTO counted_usage_id
+      FROM rating.usage u
+      LEFT JOIN rating.rates old_rate ON old_rate.rate_id = u.rate_id
+     CROSS JOIN LATERAL rating.quote(u.account_id, u.service, u.quantity, u.occurred_at, u.destination) q
+      JOIN rating.rates new_rate ON new_rate.rate_id = q.rate_id
+     WHERE u.account_id = rerate.account_id AND u.status = 'rated'
+       AND u.occurred_at >= rerate.period_start AND u.occurred_at < rerate.period_end
+       AND (old_rate.pricing_model IN ('graduated', 'volume') OR old_rate.allowance IS NOT NULL
+            OR new_rate.pricing_model IN ('graduated', 'volume') OR new_rate.allowance IS NOT NULL)
+     ORDER BY u.usage_id
+     LIMIT 1;
+    IF counted_usage_id IS NOT NULL THEN
+        RAISE EXCEPTION 'rerating cannot yet reprice usage row % of account %: it is priced against the count of its billing period''s units (tiers or an allowance)',
+                counted_usage_id, rerate.account_id
+            USING ERRCODE = 'feature_not_supported',
+                  HINT = 'Rerate a period without such rows, or correct their charges with rating.post_adjustment().';
+    END IF;
+
+    WITH current_charge AS (
+        SELECT DISTINCT ON (l.usage_id) l.usage_id, l.entry_no, l.amount
+          FROM rating.ledger l
+         WHERE l.account_id = rerate.account_id AND l.kind = 'charge'
+         ORDER BY l.usage_id, l.entry_no DESC
+    ), repriced AS (
+        -- quote() raises what an insert would: a row the corrected tariff
+        -- cannot price fails the whole call, and nothing is posted.
+        SELECT u.usage_id, u.service, u.destination, u.quantity, c.entry_no AS replaced_entry_no,
+               c.amount AS replaced_amount, q.charge, q.currency, q.tariff_id, q.rate_id,
+               q.billed_quantity, q.breakdown,
+               coalesce(u.occurred_at < account_balance.invoiced_through, false) AS late,
+               row_number() OVER (ORDER BY u.usage_id) AS n
+          FROM rating.usage u
+          JOIN current_charge c ON c.usage_id = u.usage_id
+         CROSS JOIN LATERAL rating.quote(u.account_id, u.service, u.quantity, u.occurred_at, u.destination) q
+         WHERE u.account_id = rerate.account_id AND u.status = 'rated'
+           AND u.occurred_at >= rerate.period_start AND u.occurred_at < rerate.period_end
+           AND (q.charge, q.tariff_id, q.rate_id, q.billed_quantity)
+               IS DISTINCT FROM (u.charge, u.tariff_id, u.rate_id, u.billed_quantity)
+    ), reversals AS (
+        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description,
+                                   corrects_entry_no, late)
+        SELECT rerate.account_id, account_balance.last_entry_no + 2 * r.n - 1, 'reversal', -r.replaced_amount,
+               r.currency, r.usage_id, 'rerating: reversal of entry ' || r.replaced_entry_no,
+               r.replaced_entry_no, r.late
+          FROM repriced r
+        RETURNING amount
+    ), replacements AS (
+        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description,
+                                   corrects_entry_no, late)
+        SELECT rerate.account_id, account_balance.last_entry_no + 2 * r.n, 'charge', -r.charge,
+               r.currency, r.usage_id,
+               r.service || coalesce(' to ' || r.destination, '') || ', quantity ' || r.quantity
+                   || ', rerated (replaces entry ' || r.replaced_entry_no || ')',
+               r.replaced_entry_no, r.late
+          FROM repriced r
+        RETURNING amount
+    ), restated AS (
+        UPDATE rating.usage u
+           SET charge = r.charge, tariff_id = r.tariff_id, rate_id = r.rate_id,
+               billed_quantity = r.billed_quantity, breakdown = r.breakdown, rated_at = now()
+          FROM repriced r
+         WHERE u.account_id = rerate.account_id AND u.usage_id = r.usage_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM restated),
+           coalesce((SELECT sum(amount) FROM reversals), 0) + coalesce((SELECT sum(amount) FROM replacements), 0)
+      INTO rerate.rerated, rerate.balance_change;
+
+    IF rerate.rerated > 0 THEN
+        UPDATE rating.balances b
+           SET balance = b.balance + rerate.balance_change,
+               last_entry_no = b.last_entry_no + 2 * rerate.rerated,
+               updated_at = now()
+         WHERE b.account_id = rerate.account_id;
+    END IF;
+    RETURN NEXT;
+END
+$$;
+COMMENT ON FUNCTION rating.rerate(bigint, timestamptz, timestamptz) IS 'Prices the account''s rated usage that occurred in [period_start, period_end) again with the tariffs as they now stand. For every row whose charge, tariff, rate or billed quantity changes it posts a reversal of the current charge and a replacement charge (never editing an entry) and updates the usage row''s rating columns. Returns the rows rerated and the net change of the balance; a second call with the same tariffs rerates nothing. Limits are not applied to corrections. Refuses (0A000) usage priced, before or after the correction, against the count of its billing period''s units (tiers, allowances), which it cannot yet reprice.';

@@ -68,11 +68,12 @@ BEGIN
     ), covered AS (
         -- What each row's reservation pays for: rows naming one reservation
         -- draw on what it still holds, in usage order.
+        -- A credit (a volume tier's) draws nothing.
         SELECT u.*,
-               CASE WHEN r.reservation_id IS NULL THEN 0
+               CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
                     ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
                END AS covered
-          FROM (SELECT u.*, sum(u.charge) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
+          FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
                   FROM inserted_usage u WHERE u.status = 'rated') u
           LEFT JOIN rating.open_reservations r
             ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id

@@ -49,12 +49,14 @@ GRANT USAGE ON SCHEMA rating TO rating_admin, rating_writer, rating_reader;
 
 GRANT SELECT ON rating.account_balances, rating.account_statement, rating.usage_daily,
                 rating.current_period_charges, rating.open_reservations, rating.account_invoices,
-                rating.account_invoice_lines, rating.spending_alerts, rating.held_usage
+                rating.account_invoice_lines, rating.spending_alerts, rating.held_usage,
+                rating.allowance_usage
    TO rating_reader, rating_admin;
 -- The views run as their reader, under row-level security: readers need the
 -- tables beneath them.
 GRANT SELECT ON rating.accounts, rating.balances, rating.ledger, rating.usage, rating.reservations,
-                rating.invoices, rating.invoice_lines, rating.invoice_entries, rating.alerts
+                rating.invoices, rating.invoice_lines, rating.invoice_entries, rating.alerts,
+                rating.usage_counters
    TO rating_reader, rating_admin;
 GRANT EXECUTE ON FUNCTION rating.available_funds(bigint) TO rating_reader, rating_admin;
 -- Row-level security policies call this as the querying role.
@@ -78,7 +80,8 @@ GRANT EXECUTE ON FUNCTION rating.post_payment(bigint, numeric, text, text),
 -- Administrators: the catalog, thresholds, period closing, verification.
 GRANT SELECT, INSERT, UPDATE, DELETE ON rating.tariffs, rating.rates, rating.accounts,
                                         rating.subscriptions, rating.alert_thresholds, rating.tenants,
-                                        rating.time_bands, rating.time_band_hours, rating.holidays
+                                        rating.time_bands, rating.time_band_hours, rating.holidays,
+                                        rating.rate_tiers, rating.allowances
    TO rating_admin;
 GRANT SELECT ON rating.currencies TO rating_admin;
 GRANT EXECUTE ON FUNCTION rating.close_period(bigint, timestamptz),

@@ -52,11 +52,12 @@ CREATE TABLE rating.rates (
     minimum_charge     numeric NOT NULL DEFAULT 0 CONSTRAINT rates_minimum_charge_not_negative CHECK (minimum_charge >= 0),
     description        text,
     pricing_model      text NOT NULL DEFAULT 'per_unit'
-                       CONSTRAINT rates_pricing_model_known CHECK (pricing_model IN ('per_unit', 'package', 'flat', 'percentage')),
+                       CONSTRAINT rates_pricing_model_known CHECK (pricing_model IN ('per_unit', 'package', 'flat', 'percentage', 'graduated', 'volume')),
     maximum_charge     numeric CONSTRAINT rates_maximum_charge_not_below_minimum CHECK (maximum_charge >= minimum_charge),
     time_band          text,
     quantity_unit      text NOT NULL DEFAULT 'unit'
                        CONSTRAINT rates_quantity_unit_known CHECK (quantity_unit IN ('unit', 'second')),
+    allowance          text,
     CONSTRAINT rates_period_not_empty CHECK (valid_to IS NULL OR valid_to > valid_from),
     CONSTRAINT rates_no_overlapping_versions EXCLUDE USING gist (
         tariff_id WITH =, service WITH =, (ltrim(destination_prefix, '+')) WITH =,
@@ -77,7 +78,8 @@ COMMENT ON COLUMN rating.rates.next_increment IS 'Beyond the first increment, th
 COMMENT ON COLUMN rating.rates.connect_fee IS 'Fixed amount added to every event with a non-zero quantity.';
 COMMENT ON COLUMN rating.rates.minimum_charge IS 'Least charge of an event with a non-zero quantity, connect fee included.';
 COMMENT ON COLUMN rating.rates.description IS 'Free text, e.g. the line of the published price list.';
-COMMENT ON COLUMN rating.rates.pricing_model IS 'How price is read: per_unit (price per per_quantity units after first/next increments), package (price per started block of per_quantity units), flat (price per event) or percentage (price percent of the quantity, an amount of money). Terms a model does not use must be left at 1.';
+COMMENT ON COLUMN rating.rates.pricing_model IS 'How price is read: per_unit (price per per_quantity units after first/next increments), package (price per started block of per_quantity units), flat (price per event), percentage (price percent of the quantity, an amount of money), graduated or volume (the rate''s rows in rating.rate_tiers price the billing period''s units; price, fees, minimum and cap must be 0). Terms a model does not use must be left at 1.';
+COMMENT ON COLUMN rating.rates.allowance IS 'The allowance (of rating.allowances) a per_unit rate draws on before its units are paid for; NULL: none.';
 COMMENT ON COLUMN rating.rates.maximum_charge IS 'Most one event may cost, connect fee included (a cap); NULL: no cap. Applied, like minimum_charge, before the one rounding.';
 COMMENT ON COLUMN rating.rates.time_band IS 'The time band (of rating.time_bands) this rate prices; NULL: any time. For one prefix, a rate for the band in force wins over a rate for any time.';
 COMMENT ON COLUMN rating.rates.quantity_unit IS 'unit, or second: the quantity is a duration in seconds from occurred_at, and in a tariff with time bands an event that crosses a band change is split there, each part priced at its band''s rate (per_unit pricing only).';
@@ -132,6 +134,37 @@ COMMENT ON COLUMN rating.holidays.holiday IS 'The local date.';
 COMMENT ON COLUMN rating.holidays.band IS 'The band in force all that day.';
 COMMENT ON COLUMN rating.holidays.name IS 'Name shown to people, e.g. Christmas Day.';
 COMMENT ON INDEX rating.holidays_by_band IS 'Serves the foreign key to rating.time_bands.';
+
+CREATE TABLE rating.rate_tiers (
+    rate_id   bigint NOT NULL REFERENCES rating.rates (rate_id) ON DELETE CASCADE,
+    tier_from numeric NOT NULL CONSTRAINT rate_tiers_from_not_negative CHECK (tier_from >= 0),
+    tier_to   numeric,
+    price     numeric NOT NULL CONSTRAINT rate_tiers_price_not_negative CHECK (price >= 0),
+    PRIMARY KEY (rate_id, tier_from),
+    CONSTRAINT rate_tiers_span_forward CHECK (tier_to > tier_from)
+);
+COMMENT ON TABLE rating.rate_tiers IS 'The tiers of a graduated or volume rate: price per per_quantity units for the billing period''s units from tier_from up to tier_to. A rate''s tiers must run from 0 to an open end without gap or overlap (checked at commit, SQLSTATE 23514).';
+COMMENT ON COLUMN rating.rate_tiers.rate_id IS 'The graduated or volume rate.';
+COMMENT ON COLUMN rating.rate_tiers.tier_from IS 'First unit of the period the tier prices (exclusive of the units before it): 0 for the first tier.';
+COMMENT ON COLUMN rating.rate_tiers.tier_to IS 'Unit of the period the tier ends at (inclusive); NULL: no end (the last tier).';
+COMMENT ON COLUMN rating.rate_tiers.price IS 'Price per per_quantity units in this tier.';
+
+CREATE TABLE rating.allowances (
+    tariff_id   bigint NOT NULL REFERENCES rating.tariffs (tariff_id) ON DELETE CASCADE,
+    allowance   text NOT NULL CONSTRAINT allowances_name_not_empty CHECK (allowance <> ''),
+    units       numeric NOT NULL CONSTRAINT allowances_units_positive CHECK (units > 0),
+    description text,
+    PRIMARY KEY (tariff_id, allowance)
+);
+COMMENT ON TABLE rating.allowances IS 'Units included free per billing period (a calendar month of the tariff''s time zone), e.g. 100 minutes or 1 GB, drawn on by the per_unit rates that name them before any of their units are paid for.';
+COMMENT ON COLUMN rating.allowances.tariff_id IS 'The tariff.';
+COMMENT ON COLUMN rating.allowances.allowance IS 'Name of the allowance, named by rates.allowance.';
+COMMENT ON COLUMN rating.allowances.units IS 'Units included per billing period, in the unit of the rates that draw on it (after their increments).';
+COMMENT ON COLUMN rating.allowances.description IS 'Free text, e.g. 100 national minutes.';
+
+ALTER TABLE rating.rates ADD CONSTRAINT rates_allowance_fkey FOREIGN KEY (tariff_id, allowance)
+    REFERENCES rating.allowances (tariff_id, allowance);
+COMMENT ON CONSTRAINT rates_allowance_fkey ON rating.rates IS 'A rate draws on an allowance its tariff defines.';
 
 ALTER TABLE rating.rates ADD CONSTRAINT rates_time_band_fkey FOREIGN KEY (tariff_id, time_band)
     REFERENCES rating.time_bands (tariff_id, band);
@@ -273,7 +306,7 @@ COMMENT ON COLUMN rating.usage.quantity IS 'Units used, in the unit the rate is 
 COMMENT ON COLUMN rating.usage.occurred_at IS 'When the usage happened; selects the subscription and the rate version.';
 COMMENT ON COLUMN rating.usage.destination IS 'Called number or other destination, matched against rates.destination_prefix.';
 COMMENT ON COLUMN rating.usage.attributes IS 'Anything else the sender knows about the event.';
-COMMENT ON COLUMN rating.usage.charge IS 'Price of the event in the account''s currency, rounded to its minor unit. Filled in by rating.';
+COMMENT ON COLUMN rating.usage.charge IS 'Price of the event in the account''s currency, rounded to its minor unit. Filled in by rating. Negative only for a volume-tiered event that takes its period into a cheaper tier: the credit that reprices the period''s earlier units.';
 COMMENT ON COLUMN rating.usage.currency IS 'Account currency. Filled in by rating; a sender that supplies a different one is refused.';
 COMMENT ON COLUMN rating.usage.tariff_id IS 'Tariff that priced the event.';
 COMMENT ON COLUMN rating.usage.rate_id IS 'Rate that priced the event.';
@@ -310,13 +343,13 @@ CREATE TABLE rating.ledger (
     CONSTRAINT ledger_charge_names_usage CHECK ((kind IN ('charge', 'reversal')) = (usage_id IS NOT NULL)),
     CONSTRAINT ledger_reversal_names_entry CHECK (kind <> 'reversal' OR corrects_entry_no IS NOT NULL),
     CONSTRAINT ledger_sign_follows_kind CHECK (CASE kind
-        WHEN 'charge' THEN amount <= 0
-        WHEN 'reversal' THEN amount >= 0
         WHEN 'payment' THEN amount > 0
         WHEN 'credit' THEN amount > 0
         WHEN 'refund' THEN amount < 0
-        ELSE amount <> 0 END)
+        WHEN 'adjustment' THEN amount <> 0
+        ELSE true END)
 );
+COMMENT ON CONSTRAINT ledger_sign_follows_kind ON rating.ledger IS 'Payments and credits are positive, refunds negative, adjustments not zero. A charge is usually negative, but a volume-tiered event that takes the period into a cheaper tier is credited (positive), and a reversal has the opposite sign of its charge.';
 COMMENT ON TABLE rating.ledger IS 'Append-only money movements. amount is signed from the account holder''s side: a charge is negative, a payment or credit positive. An account''s balance is the sum of its amounts. Corrections are new entries that name the entry they correct; a usage row''s current charge is its one charge that no reversal names.';
 COMMENT ON COLUMN rating.ledger.account_id IS 'The account.';
 COMMENT ON COLUMN rating.ledger.entry_no IS 'Gapless per-account sequence number, in posting order.';
@@ -431,6 +464,24 @@ COMMENT ON COLUMN rating.invoice_entries.account_id IS 'The account.';
 COMMENT ON COLUMN rating.invoice_entries.entry_no IS 'The ledger entry.';
 COMMENT ON COLUMN rating.invoice_entries.invoice_no IS 'The invoice that covers it.';
 
+CREATE TABLE rating.usage_counters (
+    account_id   bigint NOT NULL REFERENCES rating.accounts (account_id) ON DELETE CASCADE,
+    counter      text NOT NULL,
+    period_start timestamptz NOT NULL,
+    period_end   timestamptz NOT NULL,
+    units        numeric NOT NULL,
+    included     numeric,
+    PRIMARY KEY (account_id, counter, period_start),
+    CONSTRAINT usage_counters_period_not_empty CHECK (period_end > period_start)
+);
+COMMENT ON TABLE rating.usage_counters IS 'Units an account used per billing period of each tiered rate (counter ''tiers <service>[ to <prefix>]'') and each allowance (counter ''allowance <name>''). Grown by the rating trigger in the inserting transaction, under a row lock, so concurrent inserts count every unit once.';
+COMMENT ON COLUMN rating.usage_counters.account_id IS 'The account.';
+COMMENT ON COLUMN rating.usage_counters.counter IS 'What is counted: tiers <service>[ to <prefix>] or allowance <name>.';
+COMMENT ON COLUMN rating.usage_counters.period_start IS 'Start of the billing period: local midnight of the first of the month in the tariff''s time zone.';
+COMMENT ON COLUMN rating.usage_counters.period_end IS 'End of the billing period (exclusive).';
+COMMENT ON COLUMN rating.usage_counters.units IS 'Billed units counted in the period.';
+COMMENT ON COLUMN rating.usage_counters.included IS 'For an allowance: the units it includes per period; NULL for tiers.';
+
 -- Tariff data invalidates every backend's compiled-tariff cache when it
 -- changes; this empty table is the relation whose relcache invalidation
 -- carries that message (see src/catalog/invalidation.rs).
@@ -443,6 +494,9 @@ SELECT pg_catalog.pg_extension_config_dump('rating.rates', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.time_bands', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.time_band_hours', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.holidays', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.rate_tiers', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.allowances', '');
+SELECT pg_catalog.pg_extension_config_dump('rating.usage_counters', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.accounts', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.balances', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.subscriptions', '');

@@ -58,7 +58,7 @@ DECLARE
 BEGIN
     FOREACH account_table IN ARRAY ARRAY['balances', 'subscriptions', 'reservations', 'usage', 'ledger',
                                          'alert_thresholds', 'alerts', 'invoices', 'invoice_lines',
-                                         'invoice_entries'] LOOP
+                                         'invoice_entries', 'usage_counters'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE rating.%I ENABLE ROW LEVEL SECURITY', account_table);
         EXECUTE pg_catalog.format(
             'CREATE POLICY tenant_isolation ON rating.%I
@@ -88,7 +88,8 @@ DO $$
 DECLARE
     shared_table text;
 BEGIN
-    FOREACH shared_table IN ARRAY ARRAY['tariffs', 'rates', 'tenants', 'time_bands', 'time_band_hours', 'holidays'] LOOP
+    FOREACH shared_table IN ARRAY ARRAY['tariffs', 'rates', 'tenants', 'time_bands', 'time_band_hours', 'holidays',
+                                        'rate_tiers', 'allowances'] LOOP
         EXECUTE pg_catalog.format('ALTER TABLE rating.%I ENABLE ROW LEVEL SECURITY', shared_table);
         EXECUTE pg_catalog.format(
             'CREATE POLICY shared_reads ON rating.%I FOR SELECT USING (%s)', shared_table,

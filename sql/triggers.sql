@@ -7,6 +7,7 @@ COMMENT ON FUNCTION rating.rate_usage() IS 'BEFORE INSERT row trigger on rating.
 COMMENT ON FUNCTION rating.validate_rate() IS 'BEFORE INSERT OR UPDATE row trigger on rating.rates: refuses terms the rating engine would refuse (SQLSTATE 23514).';
 COMMENT ON FUNCTION rating.validate_tariff() IS 'BEFORE INSERT OR UPDATE row trigger on rating.tariffs: refuses a time zone the IANA database does not know (SQLSTATE 22023).';
 COMMENT ON FUNCTION rating.check_time_bands() IS 'Constraint trigger, deferred to commit, on rating.time_bands and rating.time_band_hours: refuses a tariff whose band hours leave a gap or overlap in any day (SQLSTATE 23514).';
+COMMENT ON FUNCTION rating.check_rate_tiers() IS 'Constraint trigger, deferred to commit, on rating.rates and rating.rate_tiers: refuses a graduated or volume rate whose tiers do not run from 0 to an open end without gap or overlap, and tiers on any other rate (SQLSTATE 23514).';
 COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its cached tariffs and accounts once this transaction commits.';
 COMMENT ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text) IS 'What a usage event would cost, computed exactly as an INSERT into rating.usage would, posting nothing. Same errors as the insert.';
 
@@ -141,6 +142,16 @@ CREATE CONSTRAINT TRIGGER time_bands_cover_each_day AFTER INSERT ON rating.time_
 COMMENT ON TRIGGER time_band_hours_cover_each_day ON rating.time_band_hours IS 'At commit: the tariff''s band hours cover every day 00:00-24:00 exactly once.';
 COMMENT ON TRIGGER time_bands_cover_each_day ON rating.time_bands IS 'At commit: a tariff with bands has hours covering every day 00:00-24:00 exactly once.';
 
+-- Likewise a rate and its tiers are written row by row.
+CREATE CONSTRAINT TRIGGER rate_tiers_run_from_zero AFTER INSERT OR UPDATE OR DELETE ON rating.rate_tiers
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_rate_tiers();
+CREATE CONSTRAINT TRIGGER rates_tiers_run_from_zero AFTER INSERT OR UPDATE OF pricing_model ON rating.rates
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION rating.check_rate_tiers();
+COMMENT ON TRIGGER rate_tiers_run_from_zero ON rating.rate_tiers IS 'At commit: the rate''s tiers run from 0 to an open end without gap or overlap.';
+COMMENT ON TRIGGER rates_tiers_run_from_zero ON rating.rates IS 'At commit: a graduated or volume rate has valid tiers, and no other rate has tiers.';
+
 CREATE TRIGGER currencies_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.currencies
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER tariffs_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tariffs
@@ -157,6 +168,10 @@ CREATE TRIGGER time_band_hours_invalidate AFTER INSERT OR UPDATE OR DELETE OR TR
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER holidays_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.holidays
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER rate_tiers_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.rate_tiers
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.allowances
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
@@ -165,3 +180,5 @@ COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops ca
 COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops cached tariffs in every session at commit.';

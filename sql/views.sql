@@ -169,3 +169,22 @@ COMMENT ON COLUMN rating.held_usage.quantity IS 'Units used.';
 COMMENT ON COLUMN rating.held_usage.occurred_at IS 'When the usage happened.';
 COMMENT ON COLUMN rating.held_usage.destination IS 'Destination, if any.';
 COMMENT ON COLUMN rating.held_usage.hold_reason IS 'Why it could not be priced: the error a rejection would have raised.';
+
+CREATE VIEW rating.allowance_usage WITH (security_invoker = true) AS
+SELECT c.account_id,
+       substr(c.counter, length('allowance ') + 1) AS allowance,
+       c.period_start,
+       c.period_end,
+       c.included,
+       c.units AS used,
+       greatest(c.included - c.units, 0) AS remaining
+  FROM rating.usage_counters c
+ WHERE c.included IS NOT NULL;
+COMMENT ON VIEW rating.allowance_usage IS 'Each account''s allowances per billing period: what is included, used and left. Units used beyond the allowance were charged at the rate''s price.';
+COMMENT ON COLUMN rating.allowance_usage.account_id IS 'The account.';
+COMMENT ON COLUMN rating.allowance_usage.allowance IS 'The allowance (rating.allowances.allowance).';
+COMMENT ON COLUMN rating.allowance_usage.period_start IS 'Start of the billing period.';
+COMMENT ON COLUMN rating.allowance_usage.period_end IS 'End of the billing period (exclusive).';
+COMMENT ON COLUMN rating.allowance_usage.included IS 'Units included in the period.';
+COMMENT ON COLUMN rating.allowance_usage.used IS 'Units used in the period by the rates that draw on the allowance, free or not.';
+COMMENT ON COLUMN rating.allowance_usage.remaining IS 'Free units left in the period.';

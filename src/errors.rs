@@ -93,6 +93,11 @@ impl From<UsageError> for ErrorReport {
                 format!("usage currency \"{}\" does not match account {account_id}'s currency \"{account_currency}\"", shown(&given)),
             )
             .set_hint("Leave usage.currency NULL: rating fills it in."),
+            UsageError::CountedRate { account_id, rate_id } => report(
+                ERRCODE_FEATURE_NOT_SUPPORTED,
+                format!("authorize cannot yet grant usage of rate {rate_id} (account {account_id}), which counts units per billing period (tiers or an allowance)"),
+            )
+            .set_hint("Quote the event with rating.quote(), or reserve an amount with rating.reserve()."),
             UsageError::TariffCurrency { account_id, tariff_id, account_currency, tariff_currency } => report(
                 ERRCODE_CHECK_VIOLATION,
                 format!(
@@ -109,7 +114,7 @@ impl From<UsageError> for ErrorReport {
 fn rating(error: RatingError, account_id: i64, tariff_id: i64, occurred_at: String) -> ErrorReport {
     let code = match error {
         RatingError::NoRate { .. } => ERRCODE_NO_DATA_FOUND,
-        RatingError::BeyondTimeBands(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
+        RatingError::BeyondTimeZone(_) => ERRCODE_DATETIME_FIELD_OVERFLOW,
         RatingError::MixedUnits { .. } => ERRCODE_CHECK_VIOLATION,
         RatingError::TooManyBandChanges(_) => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         RatingError::NegativeQuantity(_)
@@ -143,6 +148,9 @@ pub fn invalid_rate(
 ) -> ErrorReport {
     let hint = match error {
         TariffError::CapBelowMinimum { .. } => "maximum_charge caps each event, so it cannot be below minimum_charge.",
+        TariffError::InvalidTiers(_) | TariffError::TiersWithoutTieredModel { .. } | TariffError::PricedByTiers { .. } => {
+            "Graduated and volume rates take their prices from rating.rate_tiers: tiers from 0, each starting where the last ended, the last with no tier_to."
+        }
         TariffError::NotUsedByModel { .. } | TariffError::UnknownPricingModel(_) => {
             "per_unit rates use per_quantity and the increments; package rates use per_quantity as the package size; flat and percentage rates use neither."
         }

@@ -11,14 +11,15 @@ use pgrx::prelude::*;
 ::pgrx::pg_module_magic!(name, version);
 
 mod authorization;
-mod band_validation;
 mod catalog;
+mod counters;
 pub mod engine;
 mod errors;
 mod numeric;
 mod quote;
 mod rate_validation;
 mod settings;
+mod tariff_validation;
 mod tenancy;
 mod usage;
 mod usage_trigger;
@@ -38,6 +39,7 @@ extension_sql_file!(
         validate_rate,
         validate_tariff,
         check_time_bands,
+        check_rate_tiers,
         invalidate_catalog_cache,
         quote
     ]
@@ -96,6 +98,7 @@ mod tests {
     include!("../pgrx-tests/tenancy.rs");
     include!("../pgrx-tests/tariff_models.rs");
     include!("../pgrx-tests/time_bands.rs");
+    include!("../pgrx-tests/tiers.rs");
 }
 
 /// Required by `cargo pgrx test`.

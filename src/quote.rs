@@ -1,5 +1,6 @@
 //! `rating.quote()`: what a usage event would cost, posting nothing.
 
+use crate::counters::Counting;
 use crate::errors::raise;
 use crate::numeric::to_numeric;
 use crate::usage::{self, given, UsageInput};
@@ -36,7 +37,7 @@ fn quote(
         destination,
         currency: None,
     };
-    let rated = usage::rate(&input).unwrap_or_else(|e| raise(e));
+    let rated = usage::rate(&input, Counting::Peek).unwrap_or_else(|e| raise(e));
     TableIterator::once((
         to_numeric(rated.priced.charge),
         rated.currency,

@@ -1,7 +1,7 @@
 //! BEFORE INSERT OR UPDATE row trigger on `rating.rates`: the engine's own
 //! validation, so an invalid rate never reaches the rating path.
 
-use crate::engine::{PricingModel, RateTerms, TariffError};
+use crate::engine::{Allowance, PricingModel, RateTerms, TariffError};
 use crate::errors::{invalid_rate, numeric, raise, report_internal};
 use crate::numeric::to_decimal;
 use pgrx::datum::{FromDatum, IntoDatum, TryFromDatumError, UnboxDatum};
@@ -72,6 +72,13 @@ fn terms(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> Result<Option<RateTerms>
         minimum_charge,
         maximum_charge: decimal(row, "maximum_charge"),
         in_seconds: text(row, "quantity_unit").as_deref() == Some("second"),
+        tiers: Vec::new(),
+        // Only whether the rate draws on an allowance matters here; its units
+        // are the allowance's own row's.
+        allowance: text(row, "allowance").map(|name| Allowance {
+            name,
+            units: Decimal::ONE,
+        }),
     }))
 }
 

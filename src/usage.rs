@@ -2,6 +2,7 @@
 //! then the engine. Shared by the insert trigger and `rating.quote`.
 
 use crate::catalog::{self, CatalogError};
+use crate::counters::{self, Counting};
 use crate::engine::{Priced, RatingError, Tariff, Timestamp, UsageEvent};
 use crate::numeric::{to_decimal, NumericError};
 use pgrx::prelude::*;
@@ -45,6 +46,11 @@ pub enum UsageError {
         account_currency: String,
         given: String,
     },
+    /// authorize() for a rate that counts units per period (tiers, allowance).
+    CountedRate {
+        account_id: i64,
+        rate_id: i64,
+    },
     TariffCurrency {
         account_id: i64,
         tariff_id: i64,
@@ -86,6 +92,7 @@ impl UsageError {
             | UsageError::Prerated
             | UsageError::Quantity(_)
             | UsageError::NotFiniteTime(_)
+            | UsageError::CountedRate { .. }
             | UsageError::CurrencyMismatch { .. } => false,
         }
     }
@@ -132,7 +139,9 @@ fn tariff_in_force(
     Ok((tariff, account.currency.clone()))
 }
 
-pub fn rate(input: &UsageInput) -> Result<Rated, UsageError> {
+/// Prices one usage row; `counting` says whether a rate that counts units
+/// per period adds this row's units (an insert) or only reads (a quote).
+pub fn rate(input: &UsageInput, counting: Counting) -> Result<Rated, UsageError> {
     let quantity = to_decimal(&input.quantity).map_err(UsageError::Quantity)?;
     let (tariff, currency) = tariff_in_force(
         input.account_id,
@@ -145,12 +154,15 @@ pub fn rate(input: &UsageInput) -> Result<Rated, UsageError> {
         quantity,
         occurred_at: Timestamp(pg_sys::TimestampTz::from(input.occurred_at)),
     };
-    let priced = tariff.rate(&event).map_err(|error| UsageError::Rating {
-        account_id: input.account_id,
-        tariff_id: tariff.tariff_id,
-        occurred_at: input.occurred_at,
-        error,
-    })?;
+    let count = |used: &_| counters::units_before(input.account_id, used, counting);
+    let priced = tariff
+        .rate_counted(&event, count)
+        .map_err(|error| UsageError::Rating {
+            account_id: input.account_id,
+            tariff_id: tariff.tariff_id,
+            occurred_at: input.occurred_at,
+            error,
+        })?;
     Ok(Rated {
         tariff_id: tariff.tariff_id,
         currency,
@@ -182,6 +194,12 @@ pub fn affordable(
             occurred_at,
             error,
         })?;
+    if rate.counter().is_some() {
+        return Err(UsageError::CountedRate {
+            account_id,
+            rate_id: rate.rate_id,
+        });
+    }
     let quantity = rate
         .terms
         .affordable_quantity(budget, &tariff.currency, tariff.rounding);

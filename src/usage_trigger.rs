@@ -4,6 +4,7 @@
 //! Posting to the ledger and balances happens once per statement, in
 //! `rating.post_usage_charges()`, for the rows marked rated.
 
+use crate::counters::Counting;
 use crate::errors::{raise, report_internal};
 use crate::numeric::to_numeric;
 use crate::settings::{Unratable, UNRATABLE};
@@ -116,7 +117,7 @@ fn rate_usage<'a>(
     };
     let table = refuse_prerated(&row);
     let input = read(&row);
-    let error = match usage::rate(&input) {
+    let error = match usage::rate(&input, Counting::Record) {
         Ok(rated) => return Ok(Some(write(row, table, rated))),
         Err(error) => error,
     };

@@ -615,3 +615,71 @@ fn a_time_band_schedule_with_a_gap_fails_at_commit_and_leaves_nothing() {
     );
     assert_books_balance(&mut client);
 }
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn sessions_racing_on_a_tiered_counter_count_every_unit_once() {
+    let database = TestDatabase::create("client_tier_race");
+    let mut setup = database.connect();
+    setup
+        .batch_execute(
+            "INSERT INTO rating.rates (rate_id, tariff_id, service, pricing_model, price) VALUES (2401, 1001, 'egress', 'graduated', 0);
+             INSERT INTO rating.rate_tiers (rate_id, tier_from, tier_to, price) VALUES
+                 (2401, 0, 100, 0.09), (2401, 100, 500, 0.085), (2401, 500, NULL, 0.07);",
+        )
+        .unwrap();
+    // Eight sessions, 25 transactions each of one or two rows of 1-9 GB for
+    // one account; every fourth transaction rolls back.
+    race(&database, 8, |client, session| {
+        for n in 0..25 {
+            let gb = 1 + (session * 7 + n * 3) % 9;
+            let mut transaction = client.transaction().unwrap();
+            transaction
+                .batch_execute(&format!(
+                    "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+                         (3002, 'egress', {gb}, '2026-03-15 12:00+00'){}",
+                    if n % 2 == 0 {
+                        format!(", (3002, 'egress', {}, '2026-03-16 12:00+00')", gb + 1)
+                    } else {
+                        String::new()
+                    }
+                ))
+                .unwrap_or_else(|e| panic!("session {session}: {e}"));
+            if n % 4 == 3 {
+                transaction.rollback().unwrap();
+            } else {
+                transaction.commit().unwrap();
+            }
+        }
+    });
+    let units = text(
+        &mut setup,
+        "SELECT sum(billed_quantity)::text FROM rating.usage WHERE service = 'egress'",
+    );
+    let counted = text(
+        &mut setup,
+        "SELECT units::text FROM rating.usage_counters WHERE account_id = 3002",
+    );
+    assert_eq!(
+        counted, units,
+        "the counter holds every committed unit once"
+    );
+    // The period's charges are the graduated formula on its total.
+    let charges = text(
+        &mut setup,
+        "SELECT sum(charge)::text FROM rating.usage WHERE service = 'egress'",
+    );
+    let formula = text(
+        &mut setup,
+        &format!(
+            "SELECT round(least(u, 100) * 0.09 + greatest(least(u, 500) - 100, 0) * 0.085 + greatest(u - 500, 0) * 0.07, 2)::text
+               FROM (SELECT {units}::numeric AS u) t"
+        ),
+    );
+    assert_eq!(charges, formula);
+    assert!(
+        units.parse::<u32>().unwrap() > 500,
+        "the race reached the last tier: {units}"
+    );
+    assert_books_balance(&mut setup);
+}

@@ -44,13 +44,16 @@ const SOME_OF_EVERYTHING: &str = "
     INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at)
         VALUES (3001, 'e-5', 'sms', 1, '2026-03-15 10:00+00');";
 
-const EVERY_TABLE: [&str; 17] = [
+const EVERY_TABLE: [&str; 20] = [
     "tenants",
     "tariffs",
     "rates",
     "time_bands",
     "time_band_hours",
     "holidays",
+    "rate_tiers",
+    "allowances",
+    "usage_counters",
     "accounts",
     "balances",
     "subscriptions",
@@ -254,7 +257,14 @@ fn dump_and_restore_keep_the_books_and_rating_works_after() {
                  (1002, 'night', '{1,2,3,4,5,6,7}', '00:00', '07:00'), (1002, 'day', '{1,2,3,4,5,6,7}', '07:00', '24:00');
              INSERT INTO rating.holidays VALUES (1002, '2026-07-04', 'night', 'Independence Day');
              INSERT INTO rating.rates (tariff_id, service, time_band, price) VALUES (1002, 'sms', 'night', 0.01), (1002, 'sms', 'day', 0.02);
-             INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3004, 'sms', 1, '2026-07-04 15:00+00');",
+             INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3004, 'sms', 1, '2026-07-04 15:00+00');
+             INSERT INTO rating.rates (rate_id, tariff_id, service, pricing_model, price) VALUES (2401, 1001, 'egress', 'volume', 0);
+             INSERT INTO rating.rate_tiers VALUES (2401, 0, 100, 0.09), (2401, 100, NULL, 0.07);
+             INSERT INTO rating.allowances VALUES (1001, 'bundle', 100, 'a hundred MMS');
+             INSERT INTO rating.rates (tariff_id, service, allowance, price) VALUES (1001, 'mms', 'bundle', 0.30);
+             INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+                 (3002, 'egress', 80, '2026-05-01 10:00+00'), (3002, 'egress', 40, '2026-05-02 10:00+00'),
+                 (3002, 'mms', 99, '2026-05-03 10:00+00'), (3002, 'mms', 3, '2026-05-04 10:00+00');",
         )
         .unwrap();
     let dump = std::env::temp_dir().join(format!("pg_rating_dump_{}.custom", std::process::id()));
@@ -294,6 +304,19 @@ fn dump_and_restore_keep_the_books_and_rating_works_after() {
     assert_eq!(
         count(&mut copy, "SELECT count(*) FROM rating.usage WHERE usage_id > (SELECT max(usage_id) - 1 FROM rating.usage)"),
         1
+    );
+    // Counting goes on too: 120 GB of May restored, 10 more on volume tiers
+    // cost F(130) - F(120) = 9.10 - 8.40.
+    copy.batch_execute(
+        "INSERT INTO rating.usage (account_id, event_id, service, quantity, occurred_at) VALUES (3002, 'more', 'egress', 10, '2026-05-20 10:00+00')",
+    )
+    .unwrap();
+    assert_eq!(
+        text(
+            &mut copy,
+            "SELECT charge::text FROM rating.usage WHERE event_id = 'more'"
+        ),
+        "0.70"
     );
     assert_eq!(
         count(

@@ -7,6 +7,7 @@ SELECT rate_id, service, destination_prefix, valid_from, valid_to,
        coalesce(to_jsonb(r) ->> 'pricing_model', 'per_unit'),
        (to_jsonb(r) ->> 'maximum_charge')::numeric,
        to_jsonb(r) ->> 'time_band',
-       coalesce(to_jsonb(r) ->> 'quantity_unit', 'unit')
+       coalesce(to_jsonb(r) ->> 'quantity_unit', 'unit'),
+       to_jsonb(r) ->> 'allowance'
   FROM rating.rates r
  WHERE tariff_id = $1

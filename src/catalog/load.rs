@@ -2,8 +2,11 @@
 
 use super::{AccountPlan, CatalogError};
 use crate::engine::bands::{BandHours, TimeBands};
+use crate::engine::calendar::zone;
+use crate::engine::tiers::Tier;
 use crate::engine::{
-    Currency, Period, PricingModel, Rate, RateTerms, RoundingMode, Tariff, TariffError, Timestamp,
+    Allowance, Currency, Period, PricingModel, Rate, RateTerms, RoundingMode, Tariff, TariffError,
+    Timestamp,
 };
 use crate::numeric::to_decimal;
 use chrono::NaiveDate;
@@ -13,6 +16,7 @@ use pgrx::spi::SpiClient;
 use pgrx::spi::SpiHeapTupleData;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
+use std::collections::HashMap;
 use std::str::FromStr;
 
 const LOAD_ACCOUNT: &str = include_str!("../../sql/queries/load_account.sql");
@@ -20,6 +24,9 @@ const LOAD_TARIFF: &str = include_str!("../../sql/queries/load_tariff.sql");
 const LOAD_RATES: &str = include_str!("../../sql/queries/load_rates.sql");
 const LOAD_BAND_HOURS: &str = include_str!("../../sql/queries/load_band_hours.sql");
 const LOAD_HOLIDAYS: &str = include_str!("../../sql/queries/load_holidays.sql");
+const LOAD_RATE_TIERS: &str = include_str!("../../sql/queries/load_rate_tiers.sql");
+const LOAD_ALLOWANCES: &str = include_str!("../../sql/queries/load_allowances.sql");
+const RATE_WITH_TIERS: &str = include_str!("../../sql/queries/rate_with_tiers.sql");
 
 fn optional<T: FromDatum + IntoDatum>(
     row: &SpiHeapTupleData,
@@ -94,18 +101,36 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
         };
         let mode_name: String = required(&row, 3)?;
         let zone_name: String = required(&row, 4)?;
-        let has_bands: bool = required(&row, 5)?;
+        let has_tables_of_0_3: bool = required(&row, 5)?;
         let invalid = |error| CatalogError::InvalidTariff { tariff_id, error };
         let rounding = RoundingMode::from_str(&mode_name)
             .map_err(|name| invalid(TariffError::UnknownRoundingMode(name)))?;
 
+        let zone = zone(&zone_name).map_err(invalid)?;
+        let (mut tiers, allowances) = if has_tables_of_0_3 {
+            (
+                rate_tiers(&client, tariff_id)?,
+                allowances(&client, tariff_id)?,
+            )
+        } else {
+            Default::default()
+        };
         let mut rates = Vec::new();
         for row in client.select(LOAD_RATES, None, &[tariff_id.into()])? {
+            let rate_id: i64 = required(&row, 1)?;
+            let allowance = optional::<String>(&row, 16)?
+                .map(|name| {
+                    let units = allowances.get(&name).copied().ok_or_else(|| {
+                        CatalogError::Internal(format!("rate {rate_id} names allowance {name}"))
+                    })?;
+                    Ok::<_, CatalogError>(Allowance { name, units })
+                })
+                .transpose()?;
             let model_name: String = required(&row, 12)?;
             let model = PricingModel::from_str(&model_name)
                 .map_err(|name| invalid(TariffError::UnknownPricingModel(name)))?;
             rates.push(Rate {
-                rate_id: required(&row, 1)?,
+                rate_id,
                 service: required(&row, 2)?,
                 destination_prefix: required(&row, 3)?,
                 period: period(&row, 4, 5)?,
@@ -120,15 +145,98 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
                     minimum_charge: decimal(&row, 11)?,
                     maximum_charge: optional_decimal(&row, 13)?,
                     in_seconds: required::<String>(&row, 15)? == "second",
+                    tiers: tiers.remove(&rate_id).unwrap_or_default(),
+                    allowance,
                 },
             });
         }
-        let bands = if has_bands {
+        let bands = if has_tables_of_0_3 {
             time_bands_with(&client, tariff_id, &zone_name)?.map_err(invalid)?
         } else {
             None
         };
-        Tariff::compile(tariff_id, currency, rounding, rates, bands).map_err(invalid)
+        Tariff::compile(tariff_id, currency, rounding, zone, rates, bands).map_err(invalid)
+    })
+}
+
+fn tier(row: &SpiHeapTupleData, from: usize) -> Result<Tier, CatalogError> {
+    Ok(Tier {
+        from: decimal(row, from)?,
+        to: optional_decimal(row, from + 1)?,
+        price: decimal(row, from + 2)?,
+    })
+}
+
+/// The tiers of each of a tariff's rates that has any.
+fn rate_tiers(
+    client: &SpiClient<'_>,
+    tariff_id: i64,
+) -> Result<HashMap<i64, Vec<Tier>>, CatalogError> {
+    let mut tiers: HashMap<i64, Vec<Tier>> = HashMap::new();
+    for row in client.select(LOAD_RATE_TIERS, None, &[tariff_id.into()])? {
+        tiers
+            .entry(required(&row, 1)?)
+            .or_default()
+            .push(tier(&row, 2)?);
+    }
+    Ok(tiers)
+}
+
+fn allowances(
+    client: &SpiClient<'_>,
+    tariff_id: i64,
+) -> Result<HashMap<String, Decimal>, CatalogError> {
+    let mut allowances = HashMap::new();
+    for row in client.select(LOAD_ALLOWANCES, None, &[tariff_id.into()])? {
+        allowances.insert(required(&row, 1)?, decimal(&row, 2)?);
+    }
+    Ok(allowances)
+}
+
+/// A rate's tiers as stored now, checked against its model: for the deferred
+/// check of rating.rate_tiers. `None` if the rate is gone; otherwise its
+/// tariff, service and prefix (to name it) and the verdict.
+pub fn rate_tiers_verdict(
+    rate_id: i64,
+) -> Result<Option<(i64, String, String, Result<(), TariffError>)>, CatalogError> {
+    Spi::connect(|client| {
+        let mut found = None;
+        let mut tiers = Vec::new();
+        for row in client.select(RATE_WITH_TIERS, None, &[rate_id.into()])? {
+            let model: String = required(&row, 4)?;
+            found = Some((
+                required(&row, 1)?,
+                required(&row, 2)?,
+                required(&row, 3)?,
+                model,
+            ));
+            if optional::<AnyNumeric>(&row, 5)?.is_some() {
+                tiers.push(tier(&row, 5)?);
+            }
+        }
+        Ok(found.map(|(tariff_id, service, prefix, model)| {
+            let verdict = PricingModel::from_str(&model)
+                .map_err(TariffError::UnknownPricingModel)
+                .and_then(|model| {
+                    let mut terms = RateTerms {
+                        model,
+                        tiers,
+                        ..RateTerms::per_unit(
+                            Decimal::ZERO,
+                            Decimal::ONE,
+                            Decimal::ONE,
+                            Decimal::ONE,
+                        )
+                    };
+                    if !model.is_tiered() && !terms.tiers.is_empty() {
+                        return Err(TariffError::TiersWithoutTieredModel {
+                            model: model.name(),
+                        });
+                    }
+                    terms.validate_tiers()
+                });
+            (tariff_id, service, prefix, verdict)
+        }))
     })
 }
 

@@ -38,5 +38,5 @@ pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
     cache::get_or_load(tariff_id, || load::tariff(tariff_id))
 }
 
-/// A tariff's time bands as stored now, compiled and checked; not cached.
-pub use load::time_bands;
+/// What the deferred checks of time bands and tiers read: as stored now, not cached.
+pub use load::{rate_tiers_verdict, time_bands};

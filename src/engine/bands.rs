@@ -5,9 +5,9 @@
 //! A tariff's bands are a weekly schedule that covers every second of every
 //! day exactly once, plus holidays: local dates priced as one band all day.
 
+use super::calendar::{instant, local, zone};
 use super::{RatingError, TariffError, Timestamp};
-use chrono::offset::LocalResult;
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{Datelike, Duration, NaiveDate, Timelike};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -57,18 +57,6 @@ pub struct BandPart<'a> {
 
 fn clock(seconds: u32) -> String {
     format!("{:02}:{:02}", seconds / 3600, seconds % 3600 / 60)
-}
-
-/// PostgreSQL's epoch, 2000-01-01 00:00 UTC, in chrono's terms.
-fn postgres_epoch() -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(2000, 1, 1)
-        .and_then(|day| day.and_hms_opt(0, 0, 0))
-        .expect("a valid date")
-}
-
-pub fn zone(name: &str) -> Result<Tz, TariffError> {
-    name.parse::<Tz>()
-        .map_err(|_| TariffError::UnknownTimeZone(name.to_string()))
 }
 
 impl TimeBands {
@@ -124,33 +112,9 @@ impl TimeBands {
         }))
     }
 
-    fn local(&self, at: Timestamp) -> Result<NaiveDateTime, RatingError> {
-        let utc = postgres_epoch()
-            .checked_add_signed(Duration::microseconds(at.0))
-            .ok_or(RatingError::BeyondTimeBands(at))?;
-        Ok(self.zone.from_utc_datetime(&utc).naive_local())
-    }
-
-    /// The first instant at which the wall clock shows `local` or later: a
-    /// time skipped by a daylight-saving change begins when the clock jumps;
-    /// a repeated one, at its first occurrence.
-    fn instant(&self, local: NaiveDateTime) -> Option<Timestamp> {
-        let mut probe = local;
-        for _ in 0..=4 * 24 {
-            match self.zone.from_local_datetime(&probe) {
-                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
-                    let since_epoch = t.naive_utc() - postgres_epoch();
-                    return since_epoch.num_microseconds().map(Timestamp);
-                }
-                LocalResult::None => probe += Duration::minutes(15),
-            }
-        }
-        None
-    }
-
     /// The band in force at `at`, and the instant that band's stretch ends.
     fn band_at(&self, at: Timestamp) -> Result<(usize, Timestamp), RatingError> {
-        let local = self.local(at)?;
+        let local = local(self.zone, at)?;
         let date = local.date();
         let midnight = date.and_time(chrono::NaiveTime::MIN);
         let (band, ends) = match self.holidays.get(&date) {
@@ -162,13 +126,12 @@ impl TimeBands {
                 let &(_, ends, band) = day
                     .iter()
                     .find(|(starts, ends, _)| *starts <= second && second < *ends)
-                    .ok_or(RatingError::BeyondTimeBands(at))?;
+                    .ok_or(RatingError::BeyondTimeZone(at))?;
                 (band, ends)
             }
         };
-        let end = self
-            .instant(midnight + Duration::seconds(i64::from(ends)))
-            .ok_or(RatingError::BeyondTimeBands(at))?;
+        let end = instant(self.zone, midnight + Duration::seconds(i64::from(ends)))
+            .ok_or(RatingError::BeyondTimeZone(at))?;
         // Never stand still, whatever the zone's history does.
         Ok((band, end.max(Timestamp(at.0 + 60_000_000))))
     }
@@ -260,7 +223,9 @@ fn check_day_is_covered_once(
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use super::super::calendar::postgres_epoch;
     use super::*;
+    use chrono::NaiveDateTime;
 
     /// Seconds after local midnight of "HH:MM".
     fn at(clock: &str) -> u32 {

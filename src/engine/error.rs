@@ -47,6 +47,18 @@ pub enum TariffError {
     },
     /// A duration (quantity_unit 'second') priced by a model other than per_unit.
     SecondsNeedPerUnit { model: &'static str },
+    /// A price, fee, minimum or cap on a rate whose tiers carry the prices.
+    PricedByTiers {
+        field: &'static str,
+        model: &'static str,
+        value: Decimal,
+    },
+    /// Tiers that do not run from 0 to an open end without gap or overlap.
+    InvalidTiers(String),
+    /// Tiers on a rate that is not graduated or volume.
+    TiersWithoutTieredModel { model: &'static str },
+    /// An allowance drawn on by a model other than per_unit.
+    AllowanceNeedsPerUnit { model: &'static str },
     /// A time zone name the IANA database does not know.
     UnknownTimeZone(String),
     /// A row of band hours that cannot be placed in a week.
@@ -102,6 +114,19 @@ impl fmt::Display for TariffError {
                 f,
                 "quantity_unit second (a duration split at time-band changes) needs per_unit pricing, not {model}"
             ),
+            TariffError::PricedByTiers { field, model, value } => write!(
+                f,
+                "{field} does not apply to {model} pricing, whose tiers carry the prices, and must be 0, not {value}"
+            ),
+            TariffError::InvalidTiers(reason) => write!(f, "invalid tiers: {reason}"),
+            TariffError::TiersWithoutTieredModel { model } => write!(
+                f,
+                "tiers apply only to graduated and volume pricing, not {model}"
+            ),
+            TariffError::AllowanceNeedsPerUnit { model } => write!(
+                f,
+                "an allowance can be drawn on by per_unit pricing only, not {model}"
+            ),
             TariffError::UnknownTimeZone(name) => {
                 write!(f, "unknown time zone \"{}\"", shown(name))
             }
@@ -138,7 +163,7 @@ pub enum RatingError {
         rate_id: i64,
     },
     /// An instant the time-zone database cannot place (beyond year 262,000).
-    BeyondTimeBands(crate::engine::Timestamp),
+    BeyondTimeZone(crate::engine::Timestamp),
     /// A duration so long it crosses more band changes than a real call could.
     TooManyBandChanges(Decimal),
     /// A split call whose later part falls to a rate that is not per second.
@@ -177,9 +202,9 @@ impl fmt::Display for RatingError {
             RatingError::ChargeOutOfRange { rate_id } => {
                 write!(f, "the charge computed by rate {rate_id} is out of range")
             }
-            RatingError::BeyondTimeBands(at) => write!(
+            RatingError::BeyondTimeZone(at) => write!(
                 f,
-                "the time {} microseconds after 2000-01-01 is beyond what time bands can place",
+                "the time {} microseconds after 2000-01-01 is beyond what the time-zone database can place",
                 at.0
             ),
             RatingError::TooManyBandChanges(seconds) => write!(

@@ -7,6 +7,7 @@
 //! PostgreSQL layer maps to an SQLSTATE.
 
 pub mod bands;
+pub mod calendar;
 mod error;
 mod model;
 mod money;
@@ -14,11 +15,12 @@ mod pricing;
 #[cfg(test)]
 mod properties;
 mod tariff;
+pub mod tiers;
 mod time;
 
 pub use error::{shown, RatingError, TariffError};
 pub use model::PricingModel;
 pub use money::{Currency, RoundingMode};
-pub use pricing::{Priced, RateTerms, SplitPart, MAX_QUANTITY};
-pub use tariff::{Rate, Tariff, UsageEvent};
+pub use pricing::{Allowance, Priced, RateTerms, SplitPart, MAX_QUANTITY};
+pub use tariff::{CounterUse, Rate, Tariff, UsageEvent};
 pub use time::{Period, Timestamp};

@@ -15,10 +15,21 @@ pub enum PricingModel {
     /// `price` percent of the quantity, which is an amount of money: 2.9 % of
     /// a payment, usually with a minimum and a maximum per event.
     Percentage,
+    /// The rate's tiers, each priced on the period's units that fall in it.
+    Graduated,
+    /// The rate's tiers, the one the period's total reaches pricing all its units.
+    Volume,
 }
 
 impl PricingModel {
-    pub const NAMES: [&'static str; 4] = ["per_unit", "package", "flat", "percentage"];
+    pub const NAMES: [&'static str; 6] = [
+        "per_unit",
+        "package",
+        "flat",
+        "percentage",
+        "graduated",
+        "volume",
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,19 +37,29 @@ impl PricingModel {
             PricingModel::Package => "package",
             PricingModel::Flat => "flat",
             PricingModel::Percentage => "percentage",
+            PricingModel::Graduated => "graduated",
+            PricingModel::Volume => "volume",
         }
+    }
+
+    /// Priced by tiers over the billing period's units.
+    pub fn is_tiered(self) -> bool {
+        matches!(self, PricingModel::Graduated | PricingModel::Volume)
     }
 
     /// Whether first/next increments mean anything to this model; the others
     /// require them left at 1 so that a rate never says more than it does.
     pub fn uses_increments(self) -> bool {
-        self == PricingModel::PerUnit
+        matches!(
+            self,
+            PricingModel::PerUnit | PricingModel::Graduated | PricingModel::Volume
+        )
     }
 
     /// Whether `per_quantity` means anything to this model (the block size of
     /// a package, the unit of a per-unit price).
     pub fn uses_per_quantity(self) -> bool {
-        matches!(self, PricingModel::PerUnit | PricingModel::Package)
+        !matches!(self, PricingModel::Flat | PricingModel::Percentage)
     }
 }
 
@@ -51,6 +72,8 @@ impl FromStr for PricingModel {
             "package" => Ok(PricingModel::Package),
             "flat" => Ok(PricingModel::Flat),
             "percentage" => Ok(PricingModel::Percentage),
+            "graduated" => Ok(PricingModel::Graduated),
+            "volume" => Ok(PricingModel::Volume),
             other => Err(other.to_string()),
         }
     }

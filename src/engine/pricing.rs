@@ -19,6 +19,7 @@
 //! at the end, to the currency's minor unit with the tariff's rounding mode.
 //! A zero quantity (an unanswered call) is charged nothing at all.
 
+use super::tiers::{self, Tier};
 use super::{Currency, PricingModel, RatingError, RoundingMode, TariffError};
 use rust_decimal::Decimal;
 
@@ -45,6 +46,18 @@ pub struct RateTerms {
     /// (quantity_unit 'second'): in a tariff with time bands, an event that
     /// crosses a band change is split there.
     pub in_seconds: bool,
+    /// The tiers of a graduated or volume rate, in order; empty otherwise.
+    pub tiers: Vec<Tier>,
+    /// The bundle a per-unit rate draws on before its units are paid for.
+    pub allowance: Option<Allowance>,
+}
+
+/// Units included free per billing period (a bundle: "100 minutes"), drawn
+/// on by the rates that name it before any of their units are paid for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    pub name: String,
+    pub units: Decimal,
 }
 
 /// One part of an event split at time-band changes, and the rate of its band.
@@ -84,6 +97,8 @@ impl RateTerms {
             minimum_charge: Decimal::ZERO,
             maximum_charge: None,
             in_seconds: false,
+            tiers: Vec::new(),
+            allowance: None,
         }
     }
 
@@ -116,6 +131,32 @@ impl RateTerms {
                 });
             }
         }
+        if self.model.is_tiered() {
+            let priced_elsewhere = [
+                ("price", self.price),
+                ("connect_fee", self.connect_fee),
+                ("minimum_charge", self.minimum_charge),
+                ("maximum_charge", self.maximum_charge.unwrap_or_default()),
+            ];
+            for (field, value) in priced_elsewhere {
+                if !value.is_zero() {
+                    return Err(TariffError::PricedByTiers {
+                        field,
+                        model: self.model.name(),
+                        value,
+                    });
+                }
+            }
+        } else if !self.tiers.is_empty() {
+            return Err(TariffError::TiersWithoutTieredModel {
+                model: self.model.name(),
+            });
+        }
+        if self.allowance.is_some() && self.model != PricingModel::PerUnit {
+            return Err(TariffError::AllowanceNeedsPerUnit {
+                model: self.model.name(),
+            });
+        }
         if self.in_seconds && self.model != PricingModel::PerUnit {
             return Err(TariffError::SecondsNeedPerUnit {
                 model: self.model.name(),
@@ -146,6 +187,15 @@ impl RateTerms {
                     value,
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// The tiers of a graduated or volume rate, checked and put in order
+    /// (they are rows of their own, so [`RateTerms::validate`] cannot see them).
+    pub fn validate_tiers(&mut self) -> Result<(), TariffError> {
+        if self.model.is_tiered() {
+            tiers::validate(&mut self.tiers)?;
         }
         Ok(())
     }
@@ -216,6 +266,92 @@ impl RateTerms {
         let (usage_amount, uncapped) = self.amounts(billed).ok_or(out_of_range)?;
         let mut breakdown = format!("{label}: ");
         self.describe_usage(&mut breakdown, quantity, billed, usage_amount);
+        Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
+    }
+
+    /// Prices an event of a rate that counts units per billing period, given
+    /// the units the period had `before` it: a tiered rate charges the
+    /// difference the event makes to the period's rounded amount (a credit,
+    /// for volume tiers, when it reaches a cheaper tier); a rate with an
+    /// allowance charges only the units beyond what is left of it, and adds
+    /// its connect fee, minimum and cap only if some units are paid for.
+    #[allow(clippy::too_many_arguments)]
+    pub fn price_counted(
+        &self,
+        rate_id: i64,
+        label: &str,
+        quantity: Decimal,
+        before: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Result<Priced, RatingError> {
+        let out_of_range = || RatingError::ChargeOutOfRange { rate_id };
+        let billed = self.billed_quantity(quantity).ok_or_else(out_of_range)?;
+        let after = before.checked_add(billed).ok_or_else(out_of_range)?;
+        let mut breakdown = format!(
+            "{label}: quantity {} billed as {} ({}/{} increments)",
+            quantity.normalize(),
+            billed.normalize(),
+            self.first_increment.normalize(),
+            self.next_increment.normalize()
+        );
+        if self.model.is_tiered() {
+            let amount_at = |units| match self.model {
+                PricingModel::Graduated => tiers::graduated(&self.tiers, units, self.per_quantity),
+                _ => tiers::volume(&self.tiers, units, self.per_quantity),
+            };
+            let round = |amount| rounding.round(amount, currency.minor_units);
+            let was = round(amount_at(before).ok_or_else(out_of_range)?);
+            let now = round(amount_at(after).ok_or_else(out_of_range)?);
+            let charge = now - was;
+            breakdown.push_str(&format!(
+                "; the period's units go from {} to {} on {} tiers per {} ({}): its amount from {was} to {now}; charge {charge} {} ({} to {} decimals, each side)",
+                before.normalize(),
+                after.normalize(),
+                self.model.name(),
+                self.per_quantity.normalize(),
+                tiers::describe(&self.tiers),
+                currency.code,
+                rounding.name(),
+                currency.minor_units
+            ));
+            return Ok(Priced {
+                rate_id,
+                billed_quantity: billed,
+                charge,
+                breakdown,
+            });
+        }
+        let Some(allowance) = &self.allowance else {
+            return self.price_labelled(rate_id, label, quantity, currency, rounding);
+        };
+        let left = (allowance.units - before).max(Decimal::ZERO);
+        let free = left.min(billed);
+        let paid = billed - free;
+        breakdown.push_str(&format!(
+            ": {} from allowance \"{}\" ({} left)",
+            free.normalize(),
+            allowance.name,
+            (left - free).normalize()
+        ));
+        if paid.is_zero() {
+            let charge = rounding.round(Decimal::ZERO, currency.minor_units);
+            breakdown.push_str(&format!("; charge {charge} {}", currency.code));
+            return Ok(Priced {
+                rate_id,
+                billed_quantity: billed,
+                charge,
+                breakdown,
+            });
+        }
+        let (usage_amount, uncapped) = self.amounts(paid).ok_or_else(out_of_range)?;
+        breakdown.push_str(&format!(
+            ", {} at {} per {} = {}",
+            paid.normalize(),
+            self.price.normalize(),
+            self.per_quantity.normalize(),
+            usage_amount.normalize()
+        ));
         Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
     }
 
@@ -307,6 +443,9 @@ impl RateTerms {
                 .checked_div(self.per_quantity)?,
             PricingModel::Flat => self.price,
             PricingModel::Percentage => billed.checked_mul(self.price)?.checked_div(HUNDRED)?,
+            // An event alone in its period; see price_counted for the rest.
+            PricingModel::Graduated => tiers::graduated(&self.tiers, billed, self.per_quantity)?,
+            PricingModel::Volume => tiers::volume(&self.tiers, billed, self.per_quantity)?,
         };
         Some((usage_amount, usage_amount.checked_add(self.connect_fee)?))
     }
@@ -402,6 +541,11 @@ impl RateTerms {
             ),
             PricingModel::Flat => format!("quantity {quantity} at a flat {price} per event"),
             PricingModel::Percentage => format!("{price}% of {quantity} = {amount}"),
+            PricingModel::Graduated | PricingModel::Volume => format!(
+                "quantity {quantity} billed as {billed}, alone in its period, on {} tiers per {per} ({}) = {amount}",
+                self.model.name(),
+                tiers::describe(&self.tiers)
+            ),
         });
     }
 
@@ -735,6 +879,151 @@ mod tests {
         assert_eq!(
             package.affordable_quantity(d("12"), &eur(), RoundingMode::HalfUp),
             d("20")
+        );
+    }
+
+    fn tiered(model: PricingModel, tiers: Vec<Tier>) -> RateTerms {
+        RateTerms {
+            model,
+            tiers,
+            ..terms("0", "1", "1", "1")
+        }
+    }
+
+    /// Prices `rows` one after another in one period, as the counter would.
+    fn period_charges(t: &RateTerms, rows: &[&str]) -> Vec<String> {
+        let mut before = Decimal::ZERO;
+        rows.iter()
+            .map(|q| {
+                let priced = t
+                    .price_counted(1, "rate 1", d(q), before, &eur(), RoundingMode::HalfUp)
+                    .unwrap();
+                before += priced.billed_quantity;
+                priced.charge.to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tiered_rows_are_charged_the_difference_they_make_to_the_period() {
+        use crate::engine::tiers::tests::{egress, tier};
+        // Graduated egress, by hand: F(60) = 5.40; F(120) = 9 + 1.70 = 10.70;
+        // F(520) = 43 + 1.40 = 44.40; F(1120) = 43 + 43.40 = 86.40.
+        let graduated = tiered(PricingModel::Graduated, egress());
+        assert_eq!(
+            period_charges(&graduated, &["60", "60", "400", "600"]),
+            ["5.40", "5.30", "33.70", "42.00"]
+        );
+        // Volume: F(60) = 5.40; F(120) = 120 x 0.085 = 10.20; F(520) = 520 x 0.07 = 36.40.
+        let volume = tiered(PricingModel::Volume, egress());
+        assert_eq!(
+            period_charges(&volume, &["60", "60", "400"]),
+            ["5.40", "4.80", "26.20"]
+        );
+        // Reaching a cheaper tier credits the units already charged: 100 at
+        // 0.10 = 10.00, then 101 at 0.05 = 5.05, so the 101st unit is -4.95.
+        let cliff = tiered(
+            PricingModel::Volume,
+            vec![tier("0", Some("100"), "0.10"), tier("100", None, "0.05")],
+        );
+        assert_eq!(period_charges(&cliff, &["100", "1"]), ["10.00", "-4.95"]);
+        let priced = graduated
+            .price_counted(
+                1,
+                "rate 1",
+                d("400"),
+                d("120"),
+                &eur(),
+                RoundingMode::HalfUp,
+            )
+            .unwrap();
+        assert_eq!(
+            priced.breakdown,
+            "rate 1: quantity 400 billed as 400 (1/1 increments); the period's units go from 120 to 520 on graduated tiers per 1 \
+             (0.09 to 100, 0.085 to 500, 0.07 beyond): its amount from 10.70 to 44.40; charge 33.70 EUR (half_up to 2 decimals, each side)"
+        );
+    }
+
+    #[test]
+    fn an_allowance_is_used_up_before_anything_is_charged() {
+        // 100 minutes (6000 s) included; then 0.09 a minute, 60/1, 0.05 connect.
+        let bundle = RateTerms {
+            connect_fee: d("0.05"),
+            allowance: Some(Allowance {
+                name: "100 minutes".into(),
+                units: d("6000"),
+            }),
+            ..terms("0.09", "60", "60", "1")
+        };
+        // 3000 s and 2900 s free; of 200 s, 100 are free and 100 cost 0.15 + 0.05.
+        assert_eq!(
+            period_charges(&bundle, &["3000", "2900", "200", "30"]),
+            ["0.00", "0.00", "0.20", "0.14"]
+        );
+        let priced = bundle
+            .price_counted(
+                1,
+                "rate 1",
+                d("200"),
+                d("5900"),
+                &eur(),
+                RoundingMode::HalfUp,
+            )
+            .unwrap();
+        assert_eq!(
+            priced.breakdown,
+            "rate 1: quantity 200 billed as 200 (60/1 increments): 100 from allowance \"100 minutes\" (0 left), \
+             100 at 0.09 per 60 = 0.15; connect fee 0.05; charge 0.20 EUR (half_up to 2 decimals)"
+        );
+        let free = bundle
+            .price_counted(
+                1,
+                "rate 1",
+                d("10"),
+                Decimal::ZERO,
+                &eur(),
+                RoundingMode::HalfUp,
+            )
+            .unwrap();
+        assert_eq!(
+            free.breakdown,
+            "rate 1: quantity 10 billed as 60 (60/1 increments): 60 from allowance \"100 minutes\" (5940 left); charge 0.00 EUR"
+        );
+    }
+
+    #[test]
+    fn tiered_rates_take_no_price_fee_minimum_or_cap_of_their_own() {
+        use crate::engine::tiers::tests::egress;
+        let with_fee = RateTerms {
+            connect_fee: d("0.10"),
+            ..tiered(PricingModel::Graduated, egress())
+        };
+        assert_eq!(
+            with_fee.validate(),
+            Err(TariffError::PricedByTiers {
+                field: "connect_fee",
+                model: "graduated",
+                value: d("0.10")
+            })
+        );
+        let per_unit_with_tiers = RateTerms {
+            tiers: egress(),
+            ..terms("1", "1", "1", "1")
+        };
+        assert_eq!(
+            per_unit_with_tiers.validate(),
+            Err(TariffError::TiersWithoutTieredModel { model: "per_unit" })
+        );
+        let flat_bundle = RateTerms {
+            allowance: Some(Allowance {
+                name: "x".into(),
+                units: d("1"),
+            }),
+            ..model_terms(PricingModel::Flat, "1", "1")
+        };
+        assert_eq!(
+            flat_bundle.validate(),
+            Err(TariffError::AllowanceNeedsPerUnit { model: "flat" })
         );
     }
 }

@@ -44,6 +44,8 @@ prop_compose! {
             model, price, per_quantity, first_increment, next_increment, connect_fee, minimum_charge,
             maximum_charge: cap_above_minimum.map(|extra| minimum_charge + extra),
             in_seconds: false,
+            tiers: Vec::new(),
+            allowance: None,
         };
         assert_eq!(terms.validate(), Ok(()));
         terms
@@ -113,6 +115,7 @@ proptest! {
             PricingModel::PerUnit | PricingModel::Package => billed * t.price / t.per_quantity,
             PricingModel::Flat => t.price,
             PricingModel::Percentage => q * t.price / Decimal::ONE_HUNDRED,
+            PricingModel::Graduated | PricingModel::Volume => unreachable!("terms() makes per-event rates"),
         };
         let mut exact = (usage + t.connect_fee).max(t.minimum_charge);
         if let Some(cap) = t.maximum_charge {
@@ -203,7 +206,7 @@ mod split_calls {
             peak in decimal(2, 3), offpeak in decimal(2, 3),
             first in positive(60, 0), next in positive(60, 0), mode in mode()
         ) {
-            let split = Tariff::compile(1, eur(), mode, vec![
+            let split = Tariff::compile(1, eur(), mode, chrono_tz::UTC, vec![
                 voice(1, Some("peak"), peak, first, next),
                 voice(2, Some("offpeak"), offpeak, first, next),
             ], Some(berlin_peak_offpeak())).unwrap();
@@ -217,6 +220,106 @@ mod split_calls {
             let flat = |price| voice(3, None, price, first, next).terms.price(3, seconds, &eur(), mode).unwrap().charge;
             prop_assert!(flat(peak.min(offpeak)) <= charge && charge <= flat(peak.max(offpeak)),
                 "{} not between {} and {}", charge, flat(peak.min(offpeak)), flat(peak.max(offpeak)));
+        }
+    }
+}
+
+mod tiered_periods {
+    use super::*;
+    use crate::engine::tiers::{self, Tier};
+
+    prop_compose! {
+        /// 1-4 tiers from 0 to an open end, boundaries up to 2,000 units.
+        fn tiers()(bounds in proptest::collection::btree_set(1i64..2000, 0..4),
+                   prices in proptest::collection::vec(decimal(1, 4), 4)) -> Vec<Tier> {
+            let mut from = Decimal::ZERO;
+            let mut tiers = Vec::new();
+            for (i, bound) in bounds.iter().enumerate() {
+                tiers.push(Tier { from, to: Some(Decimal::from(*bound)), price: prices[i] });
+                from = Decimal::from(*bound);
+            }
+            tiers.push(Tier { from, to: None, price: prices[3] });
+            tiers
+        }
+    }
+
+    fn tiered() -> impl Strategy<Value = RateTerms> {
+        (
+            prop_oneof![Just(PricingModel::Graduated), Just(PricingModel::Volume)],
+            tiers(),
+            positive(100, 0),
+            positive(10, 1),
+        )
+            .prop_map(|(model, tiers, per_quantity, increment)| {
+                let mut terms = RateTerms {
+                    model,
+                    tiers,
+                    ..RateTerms::per_unit(Decimal::ZERO, per_quantity, increment, increment)
+                };
+                terms.validate().unwrap();
+                terms.validate_tiers().unwrap();
+                terms
+            })
+    }
+
+    /// Prices the rows one after another in one period; their charges and billed units.
+    fn charge_rows(
+        terms: &RateTerms,
+        rows: &[Decimal],
+        mode: RoundingMode,
+    ) -> (Vec<Decimal>, Decimal) {
+        let currency = Currency {
+            code: "XXX".into(),
+            minor_units: 2,
+        };
+        let mut before = Decimal::ZERO;
+        let charges = rows
+            .iter()
+            .map(|q| {
+                let priced = terms
+                    .price_counted(1, "rate 1", *q, before, &currency, mode)
+                    .unwrap();
+                before += priced.billed_quantity;
+                priced.charge
+            })
+            .collect();
+        (charges, before)
+    }
+
+    proptest! {
+        #[test]
+        fn a_periods_charges_equal_the_formula_on_its_total_for_any_split_and_order(
+            terms in tiered(),
+            rows in proptest::collection::vec(decimal(500, 2), 1..25).prop_shuffle(),
+            mode in mode()
+        ) {
+            let (charges, total) = charge_rows(&terms, &rows, mode);
+            let formula = match terms.model {
+                PricingModel::Graduated => tiers::graduated(&terms.tiers, total, terms.per_quantity),
+                _ => tiers::volume(&terms.tiers, total, terms.per_quantity),
+            }.unwrap();
+            prop_assert_eq!(charges.iter().sum::<Decimal>(), mode.round(formula, 2));
+            if terms.model == PricingModel::Graduated {
+                prop_assert!(charges.iter().all(|c| *c >= Decimal::ZERO), "{:?}", charges);
+            }
+            // The same rows in reverse order cost the period the same.
+            let reversed: Vec<Decimal> = rows.iter().rev().copied().collect();
+            prop_assert_eq!(charge_rows(&terms, &reversed, mode).0.iter().sum::<Decimal>(), charges.iter().sum::<Decimal>());
+        }
+
+        #[test]
+        fn an_allowance_gives_exactly_its_units_free_whatever_the_split(
+            included in positive(5_000, 0),
+            rows in proptest::collection::vec(positive(1_000, 0), 1..25)
+        ) {
+            // At 1 per unit and no fee, the charges count the paid units.
+            let terms = RateTerms {
+                allowance: Some(Allowance { name: "bundle".into(), units: included }),
+                ..RateTerms::per_unit(Decimal::ONE, Decimal::ONE, Decimal::ONE, Decimal::ONE)
+            };
+            let (charges, total) = charge_rows(&terms, &rows, RoundingMode::HalfUp);
+            let paid: Decimal = charges.iter().sum();
+            prop_assert_eq!(paid, (total - included).max(Decimal::ZERO));
         }
     }
 }

@@ -2,10 +2,12 @@
 //! prefix holding its versions by effective period and time band.
 
 use super::bands::TimeBands;
+use super::calendar::month_of;
 use super::{
     Currency, Period, Priced, RateTerms, RatingError, RoundingMode, SplitPart, TariffError,
     Timestamp, MAX_QUANTITY,
 };
+use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 
@@ -21,6 +23,40 @@ pub struct Rate {
     /// rate for the band in force wins over a rate for any time.
     pub band: Option<String>,
     pub terms: RateTerms,
+}
+
+/// A count of units per account and billing period that pricing an event
+/// reads and adds to: the period's units of a tiered rate, or what is used of
+/// an allowance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterUse {
+    /// Which count: "tiers data", "tiers voice to 44", "allowance Minutes".
+    pub counter: String,
+    /// The billing period: a calendar month of the tariff's time zone.
+    pub period: Period,
+    /// For an allowance, the units it includes per period.
+    pub included: Option<Decimal>,
+    /// The event's billed units, which the count grows by.
+    pub units: Decimal,
+}
+
+impl Rate {
+    /// The counter this rate's events are counted in, and what it includes.
+    pub fn counter(&self) -> Option<(String, Option<Decimal>)> {
+        if self.terms.model.is_tiered() {
+            let to = if self.destination_prefix.is_empty() {
+                String::new()
+            } else {
+                format!(" to {}", normalise_destination(&self.destination_prefix))
+            };
+            return Some((format!("tiers {}{to}", self.service), None));
+        }
+        let allowance = self.terms.allowance.as_ref()?;
+        Some((
+            format!("allowance {}", allowance.name),
+            Some(allowance.units),
+        ))
+    }
 }
 
 /// What the engine needs to know about one usage row.
@@ -46,6 +82,8 @@ pub struct Tariff {
     pub rounding: RoundingMode,
     services: HashMap<String, ServiceRates>,
     bands: Option<TimeBands>,
+    /// The zone whose calendar months are billing periods.
+    zone: Tz,
 }
 
 /// The version of a rate for `band` (or for any time) in force at `at`.
@@ -66,12 +104,14 @@ impl Tariff {
         tariff_id: i64,
         currency: Currency,
         rounding: RoundingMode,
+        zone: Tz,
         rates: impl IntoIterator<Item = Rate>,
         bands: Option<TimeBands>,
     ) -> Result<Tariff, TariffError> {
         let mut services: HashMap<String, ServiceRates> = HashMap::new();
-        for rate in rates {
+        for mut rate in rates {
             rate.terms.validate()?;
+            rate.terms.validate_tiers()?;
             if rate.period.is_empty() {
                 return Err(TariffError::EmptyPeriod {
                     rate_id: rate.rate_id,
@@ -103,6 +143,7 @@ impl Tariff {
             rounding,
             services,
             bands,
+            zone,
         })
     }
 
@@ -181,8 +222,20 @@ impl Tariff {
             .map(Some)
     }
 
-    /// Checks the quantity, selects the rate and prices the event.
+    /// Checks the quantity, selects the rate and prices the event, as the
+    /// first event of its billing period where the rate counts units.
     pub fn rate(&self, event: &UsageEvent) -> Result<Priced, RatingError> {
+        self.rate_counted(event, |_| Decimal::ZERO)
+    }
+
+    /// Checks the quantity, selects the rate and prices the event; where the
+    /// rate counts units per period, `count` is told the counter, period and
+    /// the event's units and answers how many the period had before it.
+    pub fn rate_counted(
+        &self,
+        event: &UsageEvent,
+        count: impl FnOnce(&CounterUse) -> Decimal,
+    ) -> Result<Priced, RatingError> {
         if event.quantity < Decimal::ZERO {
             return Err(RatingError::NegativeQuantity(event.quantity));
         }
@@ -190,6 +243,37 @@ impl Tariff {
             return Err(RatingError::QuantityTooLarge(event.quantity));
         }
         let rate = self.select_rate(event)?;
+        let label = match &rate.band {
+            Some(band) => format!("rate {} ({band})", rate.rate_id),
+            None => format!("rate {}", rate.rate_id),
+        };
+        if let Some((counter, included)) = rate.counter() {
+            let out_of_range = RatingError::ChargeOutOfRange {
+                rate_id: rate.rate_id,
+            };
+            let units = rate
+                .terms
+                .billed_quantity(event.quantity)
+                .ok_or(out_of_range)?;
+            let before = if units.is_zero() {
+                Decimal::ZERO
+            } else {
+                count(&CounterUse {
+                    counter,
+                    period: month_of(self.zone, event.occurred_at)?,
+                    included,
+                    units,
+                })
+            };
+            return rate.terms.price_counted(
+                rate.rate_id,
+                &label,
+                event.quantity,
+                before,
+                &self.currency,
+                self.rounding,
+            );
+        }
         if let Some(bands) = &self.bands {
             if rate.terms.in_seconds && !event.quantity.is_zero() {
                 if let Some(priced) = self.rate_split(rate, event, bands)? {
@@ -197,10 +281,6 @@ impl Tariff {
                 }
             }
         }
-        let label = match &rate.band {
-            Some(band) => format!("rate {} ({band})", rate.rate_id),
-            None => format!("rate {}", rate.rate_id),
-        };
         rate.terms.price_labelled(
             rate.rate_id,
             &label,
@@ -248,7 +328,7 @@ mod tests {
             code: "EUR".into(),
             minor_units: 2,
         };
-        Tariff::compile(1, eur, RoundingMode::HalfUp, rates, None)
+        Tariff::compile(1, eur, RoundingMode::HalfUp, chrono_tz::UTC, rates, None)
     }
 
     fn event<'a>(service: &'a str, destination: Option<&'a str>, day: i64) -> UsageEvent<'a> {
@@ -412,6 +492,7 @@ mod band_tests {
             7,
             eur,
             RoundingMode::HalfUp,
+            chrono_tz::UTC,
             rates,
             Some(berlin_peak_offpeak()),
         )
@@ -468,6 +549,7 @@ mod band_tests {
             7,
             eur,
             RoundingMode::HalfUp,
+            chrono_tz::UTC,
             rates,
             Some(berlin_peak_offpeak()),
         )

@@ -1,11 +1,12 @@
-//! Write-time checks of what time bands depend on: a tariff's time zone
-//! (BEFORE INSERT OR UPDATE on `rating.tariffs`) and a tariff's whole weekly
-//! schedule (a constraint trigger deferred to commit, since a schedule is
-//! written row by row and has gaps until its last row is in).
+//! Write-time checks that span rows of the price list: a tariff's time zone
+//! (BEFORE INSERT OR UPDATE on `rating.tariffs`), a tariff's whole weekly
+//! schedule of time bands and a rate's tiers (constraint triggers deferred to
+//! commit, since both are written row by row and have gaps until the last
+//! row is in).
 
 use crate::catalog;
-use crate::engine::bands::zone;
-use crate::errors::{invalid_time_bands, raise, report_internal};
+use crate::engine::calendar::zone;
+use crate::errors::{invalid_rate, invalid_time_bands, raise, report_internal};
 use pgrx::prelude::*;
 use std::convert::Infallible;
 
@@ -49,6 +50,30 @@ fn check_time_bands<'a>(
         match catalog::time_bands(tariff_id) {
             Ok(Ok(_)) => {}
             Ok(Err(error)) => raise(invalid_time_bands(tariff_id, error)),
+            Err(error) => raise(error),
+        }
+    }
+    Ok(None)
+}
+
+#[pg_trigger]
+fn check_rate_tiers<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
+    let row = trigger.new().or_else(|| trigger.old()).unwrap_or_else(|| {
+        raise(report_internal(
+            "rating.check_rate_tiers() must be a row trigger".into(),
+        ))
+    });
+    let rate_id = row
+        .get_by_name::<i64>("rate_id")
+        .unwrap_or_else(|e| raise(report_internal(format!("rate_id: {e}"))));
+    if let Some(rate_id) = rate_id {
+        match catalog::rate_tiers_verdict(rate_id) {
+            Ok(Some((tariff_id, service, prefix, Err(error)))) => {
+                raise(invalid_rate(error, tariff_id, &service, &prefix))
+            }
+            Ok(_) => {}
             Err(error) => raise(error),
         }
     }

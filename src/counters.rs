@@ -1,0 +1,66 @@
+//! The per-account, per-period counts of units (`rating.usage_counters`)
+//! that tiered rates and allowances price against: grown by the insert
+//! trigger, only read by quotes.
+
+use crate::engine::{CounterUse, Timestamp};
+use crate::errors::{raise, report_internal};
+use crate::numeric::{to_decimal, to_numeric};
+use pgrx::prelude::*;
+use pgrx::AnyNumeric;
+use rust_decimal::Decimal;
+
+const RECORD: &str = include_str!("../sql/queries/record_counter.sql");
+const PEEK: &str = include_str!("../sql/queries/peek_counter.sql");
+
+/// Whether pricing an event adds its units to the count.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// An inserted usage row: the count grows, under its row lock.
+    Record,
+    /// A quote: what the next event would cost; nothing changes.
+    Peek,
+}
+
+fn instant(at: Timestamp, what: &str) -> TimestampWithTimeZone {
+    TimestampWithTimeZone::try_from(at.0)
+        .unwrap_or_else(|e| raise(report_internal(format!("{what} {}: {e}", at.0))))
+}
+
+/// The units the account's counter held for the period before this event.
+pub fn units_before(account_id: i64, count: &CounterUse, counting: Counting) -> Decimal {
+    let start = instant(count.period.from, "period start");
+    let held = match counting {
+        Counting::Record => {
+            let end = count.period.to.map(|to| instant(to, "period end"));
+            Spi::get_one_with_args::<AnyNumeric>(
+                RECORD,
+                &[
+                    account_id.into(),
+                    count.counter.as_str().into(),
+                    start.into(),
+                    end.into(),
+                    to_numeric(count.units).into(),
+                    count.included.map(to_numeric).into(),
+                ],
+            )
+        }
+        Counting::Peek => Spi::get_one_with_args::<AnyNumeric>(
+            PEEK,
+            &[
+                account_id.into(),
+                count.counter.as_str().into(),
+                start.into(),
+            ],
+        ),
+    };
+    let held = held.unwrap_or_else(|e| {
+        raise(report_internal(format!(
+            "counter \"{}\" of account {account_id}: {e}",
+            count.counter
+        )))
+    });
+    held.map_or(Decimal::ZERO, |units| {
+        to_decimal(&units)
+            .unwrap_or_else(|e| raise(report_internal(format!("counter units: {e:?}"))))
+    })
+}
