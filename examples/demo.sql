@@ -66,6 +66,10 @@ SELECT account_id, service, count(*) AS events, round(sum(quantity), 3) AS quant
 \echo 'Balances (rating.account_balances):'
 SELECT account_id, name, currency, balance, ledger_entries FROM rating.account_balances ORDER BY account_id;
 
+\echo 'This month''s bundles and tiers: what each account has used (rating.allowance_usage, rating.usage_counters):'
+SELECT account_id, allowance, included, used, remaining FROM rating.allowance_usage ORDER BY account_id, allowance;
+SELECT account_id, counter, period_start, units FROM rating.usage_counters WHERE included IS NULL ORDER BY account_id;
+
 \echo 'What would a 10-minute call to London cost Anna now? (rating.quote posts nothing)'
 SELECT charge, currency, rate_id, breakdown FROM rating.quote(1001, 'voice', 600, now(), '+442079460000');
 
