@@ -59,67 +59,95 @@ BEGIN
       ORDER BY b.account_id
         FOR UPDATE;
 
-    WITH account AS (
-        SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
-               CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
-          FROM rating.balances b
-          JOIN rating.accounts a ON a.account_id = b.account_id
-         WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
-    ), covered AS (
-        -- What each row's reservation pays for: rows naming one reservation
-        -- draw on what it still holds, in usage order.
-        -- A credit (a volume tier's) draws nothing.
-        SELECT u.*,
-               CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
-                    ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
-               END AS covered
-          FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
-                  FROM inserted_usage u WHERE u.status = 'rated') u
-          LEFT JOIN rating.open_reservations r
-            ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
-    ), entry AS (
-        SELECT c.*,
-               a.last_entry_no + row_number() OVER w AS entry_no,
-               a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
-               a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
-               coalesce(c.occurred_at < a.invoiced_through, false) AS late
-          FROM covered c
-          JOIN account a ON a.account_id = c.account_id
-        WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
-    ), ledger_rows AS (
-        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
-        SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
-               service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
-               coalesce(charge > covered AND available_after < 0, false),
-               late
-          FROM entry
-        RETURNING 1
-    ), moved AS (
-        UPDATE rating.balances b
-           SET balance = b.balance - t.total,
-               last_entry_no = b.last_entry_no + t.entries,
-               updated_at = now()
-          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
-                  FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
-         WHERE b.account_id = t.account_id
-    ), drawn AS (
-        UPDATE rating.reservations r
-           SET consumed = r.consumed + d.covered
-          FROM (SELECT account_id, reservation_id, sum(covered) AS covered
-                  FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
-         WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
-    )
-    SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
-           (SELECT count(*) FROM ledger_rows) AS posted,
-           e.*
-      INTO outcome
-      FROM (SELECT 1) AS one
-      LEFT JOIN LATERAL (
-            SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
-              FROM entry e
-             WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
-             ORDER BY e.account_id, e.usage_id
-             LIMIT 1) e ON true;
+    -- The common case, cheaply: no row draws on a reservation and no account
+    -- has a spending floor, so there is nothing to cover or check, only
+    -- entries to number and balances to move. The same entries as below.
+    IF NOT EXISTS (SELECT FROM inserted_usage u WHERE u.reservation_id IS NOT NULL)
+       AND NOT EXISTS (SELECT FROM rating.accounts a
+                        WHERE a.account_id IN (SELECT account_id FROM inserted_usage)
+                          AND a.spending_floor IS NOT NULL) THEN
+        WITH ledger_rows AS (
+            INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
+            SELECT u.account_id, b.last_entry_no + row_number() OVER (PARTITION BY u.account_id ORDER BY u.usage_id),
+                   'charge', -u.charge, u.currency, u.usage_id,
+                   u.service || coalesce(' to ' || u.destination, '') || ', quantity ' || u.quantity,
+                   false, coalesce(u.occurred_at < b.invoiced_through, false)
+              FROM inserted_usage u
+              JOIN rating.balances b ON b.account_id = u.account_id
+             WHERE u.status = 'rated'
+            RETURNING account_id, amount
+        ), moved AS (
+            UPDATE rating.balances b
+               SET balance = b.balance + t.total, last_entry_no = b.last_entry_no + t.entries, updated_at = now()
+              FROM (SELECT account_id, sum(amount) AS total, count(*) AS entries FROM ledger_rows GROUP BY account_id) t
+             WHERE b.account_id = t.account_id
+        )
+        SELECT NULL::bigint AS account_id, (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
+               (SELECT count(*) FROM ledger_rows) AS posted
+          INTO outcome;
+    ELSE
+        WITH account AS (
+            SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
+                   CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
+              FROM rating.balances b
+              JOIN rating.accounts a ON a.account_id = b.account_id
+             WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
+        ), covered AS (
+            -- What each row's reservation pays for: rows naming one reservation
+            -- draw on what it still holds, in usage order.
+            -- A credit (a volume tier's) draws nothing.
+            SELECT u.*,
+                   CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
+                        ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
+                   END AS covered
+              FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
+                      FROM inserted_usage u WHERE u.status = 'rated') u
+              LEFT JOIN rating.open_reservations r
+                ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
+        ), entry AS (
+            SELECT c.*,
+                   a.last_entry_no + row_number() OVER w AS entry_no,
+                   a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
+                   a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
+                   coalesce(c.occurred_at < a.invoiced_through, false) AS late
+              FROM covered c
+              JOIN account a ON a.account_id = c.account_id
+            WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
+        ), ledger_rows AS (
+            INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
+            SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
+                   service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
+                   coalesce(charge > covered AND available_after < 0, false),
+                   late
+              FROM entry
+            RETURNING 1
+        ), moved AS (
+            UPDATE rating.balances b
+               SET balance = b.balance - t.total,
+                   last_entry_no = b.last_entry_no + t.entries,
+                   updated_at = now()
+              FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
+                      FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
+             WHERE b.account_id = t.account_id
+        ), drawn AS (
+            UPDATE rating.reservations r
+               SET consumed = r.consumed + d.covered
+              FROM (SELECT account_id, reservation_id, sum(covered) AS covered
+                      FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
+             WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
+        )
+        SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
+               (SELECT count(*) FROM ledger_rows) AS posted,
+               e.*
+          INTO outcome
+          FROM (SELECT 1) AS one
+          LEFT JOIN LATERAL (
+                SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
+                  FROM entry e
+                 WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
+                 ORDER BY e.account_id, e.usage_id
+                 LIMIT 1) e ON true;
+    END IF;
 
     IF outcome.account_id IS NOT NULL THEN
         RAISE EXCEPTION 'usage would take account % below its spending floor of % %',

@@ -5,6 +5,7 @@
 use crate::engine::{CounterUse, Timestamp};
 use crate::errors::{raise, report_internal};
 use crate::numeric::{to_decimal, to_numeric};
+use crate::plans::{kept, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -32,26 +33,35 @@ pub fn units_before(account_id: i64, count: &CounterUse, counting: Counting) -> 
     let held = match counting {
         Counting::Record => {
             let end = count.period.to.map(|to| instant(to, "period end"));
-            Spi::get_one_with_args::<AnyNumeric>(
-                RECORD,
-                &[
+            Spi::connect_mut(|client| {
+                let types = [INT8, TEXT, TIMESTAMPTZ, TIMESTAMPTZ, NUMERIC, NUMERIC];
+                let plan = kept(client, RECORD, &types, true)?;
+                let args = [
                     account_id.into(),
                     count.counter.as_str().into(),
                     start.into(),
                     end.into(),
                     to_numeric(count.units).into(),
                     count.included.map(to_numeric).into(),
-                ],
-            )
+                ];
+                client
+                    .update(&*plan, Some(1), &args)?
+                    .first()
+                    .get_one::<AnyNumeric>()
+            })
         }
-        Counting::Peek => Spi::get_one_with_args::<AnyNumeric>(
-            PEEK,
-            &[
+        Counting::Peek => Spi::connect(|client| {
+            let plan = kept(client, PEEK, &[INT8, TEXT, TIMESTAMPTZ], false)?;
+            let args = [
                 account_id.into(),
                 count.counter.as_str().into(),
                 start.into(),
-            ],
-        ),
+            ];
+            client
+                .select(&*plan, Some(1), &args)?
+                .first()
+                .get_one::<AnyNumeric>()
+        }),
     };
     let held = held.unwrap_or_else(|e| {
         raise(report_internal(format!(

@@ -16,12 +16,14 @@ mod counters;
 pub mod engine;
 mod errors;
 mod numeric;
+mod plans;
 mod quote;
 mod rate_validation;
 mod settings;
 mod tariff_validation;
 mod tenancy;
 mod usage;
+mod usage_columns;
 mod usage_trigger;
 
 #[pg_guard]

@@ -10,122 +10,134 @@ use crate::numeric::to_numeric;
 use crate::settings::{Unratable, UNRATABLE};
 use crate::tenancy::check_account_access;
 use crate::usage::{self, Rated, UsageError, UsageInput};
-use pgrx::datum::{FromDatum, IntoDatum, TryFromDatumError, UnboxDatum};
+use crate::usage_columns::{self, UsageColumns};
+use pgrx::datum::{FromDatum, IntoDatum, UnboxDatum};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
-use pgrx::AnyNumeric;
+use pgrx::{AnyNumeric, PgTupleDesc};
 use std::convert::Infallible;
+use std::num::NonZeroUsize;
 
-fn column<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, name: &str) -> Option<T>
+/// A column of the row, by position.
+fn column<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, at: NonZeroUsize) -> Option<T>
 where
     T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
 {
-    row.get_by_name::<T>(name)
-        .unwrap_or_else(|e| raise(report_internal(format!("usage.{name}: {e}"))))
+    row.get_by_index::<T>(at)
+        .unwrap_or_else(|e| raise(report_internal(format!("usage column {at}: {e}"))))
 }
 
-fn required<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, name: &'static str) -> T
+fn required<'t, T>(
+    row: &'t PgHeapTuple<'_, AllocatedByPostgres>,
+    at: NonZeroUsize,
+    name: &'static str,
+) -> T
 where
     T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
 {
-    column(row, name).unwrap_or_else(|| raise(UsageError::NullColumn(name)))
+    column(row, at).unwrap_or_else(|| raise(UsageError::NullColumn(name)))
 }
 
-fn read(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> UsageInput {
+fn read(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> UsageInput {
     UsageInput {
-        account_id: required(row, "account_id"),
-        service: required(row, "service"),
-        quantity: required(row, "quantity"),
-        occurred_at: required(row, "occurred_at"),
-        destination: column(row, "destination"),
-        currency: column(row, "currency"),
+        account_id: required(row, at.account_id, "account_id"),
+        service: required(row, at.service, "service"),
+        quantity: required(row, at.quantity, "quantity"),
+        occurred_at: required(row, at.occurred_at, "occurred_at"),
+        destination: column(row, at.destination),
+        currency: column(row, at.currency),
     }
-}
-
-/// The usage table as the database's installed version of pg_rating made it.
-/// Between installing a new library and `ALTER EXTENSION pg_rating UPDATE`,
-/// a database still has the 0.1.0 table, without status and hold_reason;
-/// rows are then rated as 0.1.0 rated them, and never held.
-#[derive(Clone, Copy, PartialEq)]
-enum UsageTable {
-    V0_1,
-    Current,
 }
 
 /// Rows restored from a dump arrive priced; rating them again would charge
 /// twice, so a row that already carries a status or a charge is refused.
-fn refuse_prerated(row: &PgHeapTuple<'_, AllocatedByPostgres>) -> UsageTable {
-    let (table, status) = match row.get_by_name::<String>("status") {
-        Ok(status) => (UsageTable::Current, status),
-        Err(TryFromDatumError::NoSuchAttributeName(_)) => (UsageTable::V0_1, None),
-        Err(e) => raise(report_internal(format!("usage.status: {e}"))),
-    };
-    if status.is_some() || column::<AnyNumeric>(row, "charge").is_some() {
+/// (A usage table from before 0.2.0 has no status: between installing a new
+/// library and ALTER EXTENSION pg_rating UPDATE, rows are then rated as
+/// 0.1.0 rated them, and never held.)
+fn refuse_prerated(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) {
+    let status = at.status.and_then(|status| column::<String>(row, status));
+    if status.is_some() || column::<AnyNumeric>(row, at.charge).is_some() {
         raise(UsageError::Prerated);
     }
-    table
+}
+
+/// The trigger's row with `values` written onto it.
+fn rewritten<'a>(
+    trigger: &'a pgrx::PgTrigger<'a>,
+    values: &[(NonZeroUsize, Option<pg_sys::Datum>)],
+) -> PgHeapTuple<'a, AllocatedByPostgres> {
+    let data = trigger.trigger_data();
+    let tupdesc = unsafe { (*data.tg_relation).rd_att };
+    let tuple = usage_columns::replaced(data.tg_trigtuple, tupdesc, values);
+    unsafe { PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), tuple) }
 }
 
 fn write<'a>(
-    row: PgHeapTuple<'a, AllocatedByPostgres>,
-    table: UsageTable,
+    trigger: &'a pgrx::PgTrigger<'a>,
+    at: &UsageColumns,
     rated: Rated,
-) -> PgHeapTuple<'a, AllocatedByRust> {
-    let mut row = row.into_owned();
+) -> PgHeapTuple<'a, AllocatedByPostgres> {
     let rated_at = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let rated_at = TimestampWithTimeZone::try_from(rated_at).ok();
-    let result = (|| {
-        if table == UsageTable::Current {
-            row.set_by_name("status", "rated")?;
-        }
-        row.set_by_name::<AnyNumeric>("charge", to_numeric(rated.priced.charge))?;
-        row.set_by_name("currency", rated.currency)?;
-        row.set_by_name("tariff_id", rated.tariff_id)?;
-        row.set_by_name("rate_id", rated.priced.rate_id)?;
-        row.set_by_name::<AnyNumeric>("billed_quantity", to_numeric(rated.priced.billed_quantity))?;
-        row.set_by_name("breakdown", rated.priced.breakdown)?;
-        row.set_by_name("rated_at", rated_at)
-    })();
-    result.unwrap_or_else(|e| raise(report_internal(format!("writing the rated usage row: {e}"))));
-    row
+    let mut values = vec![
+        (at.charge, to_numeric(rated.priced.charge).into_datum()),
+        (at.currency, rated.currency.into_datum()),
+        (at.tariff_id, rated.tariff_id.into_datum()),
+        (at.rate_id, rated.priced.rate_id.into_datum()),
+        (
+            at.billed_quantity,
+            to_numeric(rated.priced.billed_quantity).into_datum(),
+        ),
+        (at.breakdown, rated.priced.breakdown.into_datum()),
+        (at.rated_at, rated_at.into_datum()),
+    ];
+    if let Some(status) = at.status {
+        values.push((status, "rated".into_datum()));
+    }
+    rewritten(trigger, &values)
 }
 
 /// The row as stored when no tariff can price it: held, with the reason the
 /// rejection would have given, and no charge.
 fn hold<'a>(
-    row: PgHeapTuple<'a, AllocatedByPostgres>,
+    trigger: &'a pgrx::PgTrigger<'a>,
+    at: &UsageColumns,
     error: UsageError,
-) -> PgHeapTuple<'a, AllocatedByRust> {
-    let mut row = row.into_owned();
+) -> PgHeapTuple<'a, AllocatedByPostgres> {
     let reason = ErrorReport::from(error).message().to_string();
-    let result = (|| {
-        row.set_by_name("status", "held")?;
-        row.set_by_name("hold_reason", reason)
-    })();
-    result.unwrap_or_else(|e| raise(report_internal(format!("writing the held usage row: {e}"))));
-    row
+    let (Some(status), Some(hold_reason)) = (at.status, at.hold_reason) else {
+        raise(report_internal("holding a row needs usage.status".into()))
+    };
+    rewritten(
+        trigger,
+        &[
+            (status, "held".into_datum()),
+            (hold_reason, reason.into_datum()),
+        ],
+    )
 }
 
 #[pg_trigger]
 fn rate_usage<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
-) -> Result<Option<PgHeapTuple<'a, AllocatedByRust>>, Infallible> {
+) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
     let Some(row) = trigger.new() else {
         raise(report_internal(
             "rating.rate_usage() must be a BEFORE INSERT row trigger".into(),
         ))
     };
-    let table = refuse_prerated(&row);
-    let input = read(&row);
+    let at = usage_columns::of(trigger.trigger_data().tg_relation);
+    refuse_prerated(&row, &at);
+    let input = read(&row, &at);
     let error = match usage::rate(&input, Counting::Record) {
-        Ok(rated) => return Ok(Some(write(row, table, rated))),
+        Ok(rated) => return Ok(Some(write(trigger, &at, rated))),
         Err(error) => error,
     };
     // Row-level security refuses another tenant's account only after this
     // trigger; the error must not tell a tenant about that account first.
     check_account_access(input.account_id);
-    if error.is_unratable() && table == UsageTable::Current && UNRATABLE.get() == Unratable::Hold {
-        Ok(Some(hold(row, error)))
+    if error.is_unratable() && at.status.is_some() && UNRATABLE.get() == Unratable::Hold {
+        Ok(Some(hold(trigger, &at, error)))
     } else {
         raise(error)
     }

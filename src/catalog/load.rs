@@ -9,6 +9,7 @@ use crate::engine::{
     Timestamp,
 };
 use crate::numeric::to_decimal;
+use crate::plans::{kept, INT8};
 use chrono::NaiveDate;
 use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
@@ -71,7 +72,11 @@ fn decimal(row: &SpiHeapTupleData, column: usize) -> Result<Decimal, CatalogErro
 
 pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
     Spi::connect(|client| {
-        let rows = client.select(LOAD_ACCOUNT, None, &[account_id.into()])?;
+        let rows = client.select(
+            &*kept(&client, LOAD_ACCOUNT, &[INT8], false)?,
+            None,
+            &[account_id.into()],
+        )?;
         let mut currency = None;
         let mut subscriptions = Vec::new();
         for row in rows {
@@ -90,7 +95,11 @@ pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
 
 pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
     Spi::connect(|client| {
-        let header = client.select(LOAD_TARIFF, Some(1), &[tariff_id.into()])?;
+        let header = client.select(
+            &*kept(&client, LOAD_TARIFF, &[INT8], false)?,
+            Some(1),
+            &[tariff_id.into()],
+        )?;
         let row = header
             .into_iter()
             .next()
@@ -116,7 +125,11 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
             Default::default()
         };
         let mut rates = Vec::new();
-        for row in client.select(LOAD_RATES, None, &[tariff_id.into()])? {
+        for row in client.select(
+            &*kept(&client, LOAD_RATES, &[INT8], false)?,
+            None,
+            &[tariff_id.into()],
+        )? {
             let rate_id: i64 = required(&row, 1)?;
             let allowance = optional::<String>(&row, 16)?
                 .map(|name| {
@@ -173,7 +186,11 @@ fn rate_tiers(
     tariff_id: i64,
 ) -> Result<HashMap<i64, Vec<Tier>>, CatalogError> {
     let mut tiers: HashMap<i64, Vec<Tier>> = HashMap::new();
-    for row in client.select(LOAD_RATE_TIERS, None, &[tariff_id.into()])? {
+    for row in client.select(
+        &*kept(client, LOAD_RATE_TIERS, &[INT8], false)?,
+        None,
+        &[tariff_id.into()],
+    )? {
         tiers
             .entry(required(&row, 1)?)
             .or_default()
@@ -187,7 +204,11 @@ fn allowances(
     tariff_id: i64,
 ) -> Result<HashMap<String, Decimal>, CatalogError> {
     let mut allowances = HashMap::new();
-    for row in client.select(LOAD_ALLOWANCES, None, &[tariff_id.into()])? {
+    for row in client.select(
+        &*kept(client, LOAD_ALLOWANCES, &[INT8], false)?,
+        None,
+        &[tariff_id.into()],
+    )? {
         allowances.insert(required(&row, 1)?, decimal(&row, 2)?);
     }
     Ok(allowances)
@@ -202,7 +223,11 @@ pub fn rate_tiers_verdict(
     Spi::connect(|client| {
         let mut found = None;
         let mut tiers = Vec::new();
-        for row in client.select(RATE_WITH_TIERS, None, &[rate_id.into()])? {
+        for row in client.select(
+            &*kept(&client, RATE_WITH_TIERS, &[INT8], false)?,
+            None,
+            &[rate_id.into()],
+        )? {
             let model: String = required(&row, 4)?;
             found = Some((
                 required(&row, 1)?,
@@ -244,7 +269,11 @@ pub fn rate_tiers_verdict(
 /// rating.time_band_hours, which must refuse a schedule with a gap.
 pub fn time_bands(tariff_id: i64) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
     Spi::connect(|client| {
-        let header = client.select(LOAD_TARIFF, Some(1), &[tariff_id.into()])?;
+        let header = client.select(
+            &*kept(&client, LOAD_TARIFF, &[INT8], false)?,
+            Some(1),
+            &[tariff_id.into()],
+        )?;
         let Some(row) = header.into_iter().next() else {
             // The tariff is gone, and its bands with it.
             return Ok(Ok(None));
@@ -262,7 +291,11 @@ fn time_bands_with(
 ) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
     let mut declared = Vec::new();
     let mut hours = Vec::new();
-    for row in client.select(LOAD_BAND_HOURS, None, &[tariff_id.into()])? {
+    for row in client.select(
+        &*kept(client, LOAD_BAND_HOURS, &[INT8], false)?,
+        None,
+        &[tariff_id.into()],
+    )? {
         let band: String = required(&row, 1)?;
         if let Some(days) = optional::<String>(&row, 2)? {
             hours.push(BandHours {
@@ -277,7 +310,11 @@ fn time_bands_with(
         }
     }
     let mut holidays = Vec::new();
-    for row in client.select(LOAD_HOLIDAYS, None, &[tariff_id.into()])? {
+    for row in client.select(
+        &*kept(client, LOAD_HOLIDAYS, &[INT8], false)?,
+        None,
+        &[tariff_id.into()],
+    )? {
         let date: String = required(&row, 1)?;
         let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
             .map_err(|e| CatalogError::Internal(format!("holiday {date}: {e}")))?;

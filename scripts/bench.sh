@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# The performance benchmark: how close a rated and posted insert comes to a
+# plain INSERT of the same rows, and how it compares with the PL/pgSQL
+# rating a team would otherwise write (bench/setup.sql). Everything is
+# measured in one run on one throwaway PostgreSQL 15 server, whose settings
+# are printed: medians of BENCH_REPEAT runs, ratios of those medians.
+#
+#   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
+#   BENCH_PGBENCH_SECONDS=5  BENCH_MEMORY_ROWS=10000000  BENCH_PORT=55440
+#
+# A benchmark, not a test: it fails only if something breaks, never on a
+# figure. Works as root and as a user with sudo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+REPEAT=${BENCH_REPEAT:-3}
+BATCH_ROWS=${BENCH_BATCH_ROWS:-200000}
+COPY_ROWS=${BENCH_COPY_ROWS:-1000000}
+PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
+MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
+PORT=${BENCH_PORT:-55440}
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+COLUMNS_OF_USAGE="account_id, service, quantity, occurred_at, destination"
+
+say "Building and installing pg_rating (release)"
+cargo pgrx install --release --sudo --pg-config "$PG_CONFIG" >/dev/null
+
+CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rating_bench.XXXXXX")
+stop_cluster() {
+    as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+    "${SUDO[@]}" rm -rf "$CLUSTER_DIR"
+}
+trap stop_cluster EXIT
+"${SUDO[@]}" chown postgres "$CLUSTER_DIR"
+as_postgres "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres -A trust --no-sync >/dev/null
+SERVER_OPTIONS="-p $PORT -k $CLUSTER_DIR -c listen_addresses= -c synchronous_commit=off -c shared_buffers=1GB"
+SERVER_OPTIONS+=" -c max_wal_size=8GB -c checkpoint_timeout=30min -c max_connections=50"
+as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" -o "$SERVER_OPTIONS" start >/dev/null
+
+sql() { as_postgres "$PG_BIN/psql" -X -q -t -A -v ON_ERROR_STOP=1 -h "$CLUSTER_DIR" -p "$PORT" -d pg_rating_bench "$@"; }
+as_postgres "$PG_BIN/createdb" -h "$CLUSTER_DIR" -p "$PORT" pg_rating_bench
+
+say "Server and machine"
+sql -c "SELECT version()"
+sql -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings
+         WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'work_mem', 'wal_level', 'jit')"
+echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB memory; pg_rating $(grep -m1 '^version' Cargo.toml | cut -d'"' -f2) (release build)"
+
+say "Setting up: 2 tariffs (1 rate; 10,000 prefixes x 2 time bands), 200,000 accounts, plain and PL/pgSQL tables"
+sql -f bench/setup.sql >/dev/null
+
+# Median of the numbers on standard input.
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# Seconds one psql command takes, after a reset and a checkpoint. A failure
+# ends the subshell it runs in, and with it the benchmark.
+timed() {
+    sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
+    local start end
+    start=$(date +%s%N)
+    sql "$@" >/dev/null || exit 1
+    end=$(date +%s%N)
+    awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
+}
+
+RESULTS=()
+# record WORKLOAD SYSTEM ROWS_PER_RUN SECONDS...: prints and keeps one line.
+report() {
+    local workload=$1 system=$2 per_second=$3
+    RESULTS+=("$workload|$system|$per_second")
+    printf '  %-44s %-10s %12.0f /s\n' "$workload" "$system" "$per_second"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+declare -A TABLE=([plain]=bench.plain_usage [pg_rating]=rating.usage [plpgsql]=bench.ref_usage)
+SYSTEMS=(plain pg_rating plpgsql)
+
+batch() { # WORKLOAD FIRST_ACCOUNT ACCOUNTS
+    local workload=$1 first=$2 accounts=$3 system runs
+    for system in "${SYSTEMS[@]}"; do
+        runs=$(for _ in $(seq "$REPEAT"); do
+            timed -c "INSERT INTO ${TABLE[$system]} ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($BATCH_ROWS, $first, $accounts)"
+        done | median)
+        report "$workload" "$system" "$(awk -v n="$BATCH_ROWS" -v s="$runs" 'BEGIN { print n / s }')"
+    done
+}
+
+say "1. $BATCH_ROWS rows by INSERT ... SELECT in one transaction (rows/s, median of $REPEAT)"
+batch "INSERT..SELECT, 1 rate, 100,000 accounts" 1 100000
+batch "INSERT..SELECT, 1 rate, 10 hot accounts" 1 10
+batch "INSERT..SELECT, 10k prefixes+bands, spread" 100001 100000
+batch "INSERT..SELECT, 10k prefixes+bands, 10 hot" 100001 10
+# The reference prices exactly as pg_rating does: same rows, same charges.
+sql -c "CALL bench.reset()" \
+    -c "INSERT INTO rating.usage ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(20000, 100001, 100000)" \
+    -c "INSERT INTO bench.ref_usage ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(20000, 100001, 100000)" >/dev/null
+same=$(sql -c "SELECT (SELECT sum(charge) FROM rating.usage) = (SELECT sum(charge) FROM bench.ref_usage)
+                  AND (SELECT sum(balance) FROM rating.balances) = (SELECT sum(balance) FROM bench.ref_accounts)")
+echo "  the PL/pgSQL reference charges the same rows the same amounts: $same"
+
+say "2. $COPY_ROWS rows by COPY (rows/s, median of $REPEAT)"
+sql -c "COPY (SELECT * FROM bench.calls($COPY_ROWS, 1, 100000)) TO '$CLUSTER_DIR/calls.csv' (FORMAT csv)"
+for system in "${SYSTEMS[@]}"; do
+    runs=$(for _ in $(seq "$REPEAT"); do
+        timed -c "COPY ${TABLE[$system]} ($COLUMNS_OF_USAGE) FROM '$CLUSTER_DIR/calls.csv' (FORMAT csv)"
+    done | median)
+    report "COPY, 1 rate, 100,000 accounts" "$system" "$(awk -v n="$COPY_ROWS" -v s="$runs" 'BEGIN { print n / s }')"
+done
+
+say "3. Single-row autocommit INSERTs with pgbench, ${PGBENCH_SECONDS}s each (transactions/s, median of $REPEAT)"
+tps() { # TABLE CLIENTS ACCOUNTS
+    sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
+    as_postgres "$PG_BIN/pgbench" -n -h "$CLUSTER_DIR" -p "$PORT" -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" -T "$PGBENCH_SECONDS" \
+        -D table="$1" -D accounts="$3" -f bench/single_row.sql pg_rating_bench 2>&1 |
+        sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
+}
+for accounts in 100000 10; do
+    for clients in 1 2 8; do
+        for system in "${SYSTEMS[@]}"; do
+            runs=$(for _ in $(seq "$REPEAT"); do tps "${TABLE[$system]}" "$clients" "$accounts"; done | median)
+            report "pgbench, $clients clients, $accounts accounts" "$system" "$runs"
+        done
+    done
+done
+
+say "Summary: ratios of the medians above"
+printf '  %-44s %12s %12s %12s %10s %10s\n' workload plain pg_rating plpgsql "vs plain" "vs plpgsql"
+for line in "${RESULTS[@]}"; do
+    IFS='|' read -r workload system value <<<"$line"
+    case $system in
+        plain) plain=$value ;;
+        pg_rating) rated=$value ;;
+        plpgsql)
+            printf '  %-44s %12.0f %12.0f %12.0f %10s %10s\n' "$workload" "$plain" "$rated" "$value" \
+                "$(ratio "$rated" "$plain")" "$(ratio "$rated" "$value")" ;;
+    esac
+done
+
+say "4. Backend memory over $MEMORY_ROWS rated rows in one session (batches of 100,000, autocommit)"
+echo "  (private memory of the backend, RssAnon, and what its memory contexts hold; shared buffers"
+echo "  are not the backend's own and are left out)"
+sql -c "CALL bench.reset()" >/dev/null
+# One line of the backend's own memory, after ROWS rows.
+memory() {
+    echo "SELECT format('  rows %10s: RssAnon %s, memory contexts %s', '$1',
+                  (regexp_match(pg_read_file('/proc/self/status'), 'RssAnon:\s+(\d+ kB)'))[1],
+                  pg_size_pretty(sum(total_bytes))) FROM pg_backend_memory_contexts;"
+}
+{
+    memory 0
+    for ((done_rows = 100000; done_rows <= MEMORY_ROWS; done_rows += 100000)); do
+        echo "INSERT INTO rating.usage ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(100000, 1, 100000);"
+        if ((done_rows % (MEMORY_ROWS / 10) == 0)); then memory "$done_rows"; fi
+    done
+} | sql
+sql -c "SELECT '  rated rows: ' || count(*) || ', ledger entries: ' || (SELECT count(*) FROM rating.ledger) FROM rating.usage"
+
+say "Done"

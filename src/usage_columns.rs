@@ -1,0 +1,110 @@
+//! Where each column of `rating.usage` that rating reads or writes sits in
+//! the table: found by name once per relation, not on every row, so that a
+//! row is read by position and rewritten with one `heap_modify_tuple`.
+
+use crate::errors::{raise, report_internal};
+use pgrx::prelude::*;
+use pgrx::PgTupleDesc;
+use std::cell::Cell;
+use std::num::NonZeroUsize;
+
+#[derive(Clone, Copy)]
+pub struct UsageColumns {
+    pub account_id: NonZeroUsize,
+    pub service: NonZeroUsize,
+    pub quantity: NonZeroUsize,
+    pub occurred_at: NonZeroUsize,
+    pub destination: NonZeroUsize,
+    pub currency: NonZeroUsize,
+    pub charge: NonZeroUsize,
+    pub tariff_id: NonZeroUsize,
+    pub rate_id: NonZeroUsize,
+    pub billed_quantity: NonZeroUsize,
+    pub breakdown: NonZeroUsize,
+    pub rated_at: NonZeroUsize,
+    /// Since 0.2.0; a database not yet updated has neither.
+    pub status: Option<NonZeroUsize>,
+    pub hold_reason: Option<NonZeroUsize>,
+}
+
+/// The relation, its tuple descriptor and its column count identify a
+/// layout: ALTER TABLE gives the relation a new descriptor.
+type LayoutKey = (pg_sys::Oid, usize, i32);
+
+thread_local! {
+    static LAYOUT: Cell<Option<(LayoutKey, UsageColumns)>> = const { Cell::new(None) };
+}
+
+/// The columns of the usage table the trigger fires on.
+pub fn of(relation: pg_sys::Relation) -> UsageColumns {
+    let (relid, tupdesc) = unsafe { ((*relation).rd_id, (*relation).rd_att) };
+    let key = (relid, tupdesc as usize, unsafe { (*tupdesc).natts });
+    if let Some((cached, columns)) = LAYOUT.get() {
+        if cached == key {
+            return columns;
+        }
+    }
+    let columns = resolve(unsafe { PgTupleDesc::from_pg_unchecked(tupdesc) });
+    LAYOUT.set(Some((key, columns)));
+    columns
+}
+
+fn resolve(tupdesc: PgTupleDesc<'_>) -> UsageColumns {
+    let find = |name: &str| {
+        tupdesc
+            .iter()
+            .find(|att| !att.attisdropped && att.name() == name)
+            .and_then(|att| NonZeroUsize::new(att.attnum as usize))
+    };
+    let required = |name: &str| {
+        find(name).unwrap_or_else(|| {
+            raise(report_internal(format!(
+                "rating.usage has no column {name}"
+            )))
+        })
+    };
+    UsageColumns {
+        account_id: required("account_id"),
+        service: required("service"),
+        quantity: required("quantity"),
+        occurred_at: required("occurred_at"),
+        destination: required("destination"),
+        currency: required("currency"),
+        charge: required("charge"),
+        tariff_id: required("tariff_id"),
+        rate_id: required("rate_id"),
+        billed_quantity: required("billed_quantity"),
+        breakdown: required("breakdown"),
+        rated_at: required("rated_at"),
+        status: find("status"),
+        hold_reason: find("hold_reason"),
+    }
+}
+
+/// A copy of `tuple` with the given columns replaced: one copy, however
+/// many columns.
+pub fn replaced(
+    tuple: pg_sys::HeapTuple,
+    tupdesc: pg_sys::TupleDesc,
+    values: &[(NonZeroUsize, Option<pg_sys::Datum>)],
+) -> pg_sys::HeapTuple {
+    let natts = unsafe { (*tupdesc).natts } as usize;
+    let mut datums = vec![pg_sys::Datum::from(0); natts];
+    let mut nulls = vec![false; natts];
+    let mut replace = vec![false; natts];
+    for &(column, value) in values {
+        let at = column.get() - 1;
+        datums[at] = value.unwrap_or(pg_sys::Datum::from(0));
+        nulls[at] = value.is_none();
+        replace[at] = true;
+    }
+    unsafe {
+        pg_sys::heap_modify_tuple(
+            tuple,
+            tupdesc,
+            datums.as_mut_ptr(),
+            nulls.as_mut_ptr(),
+            replace.as_mut_ptr(),
+        )
+    }
+}
