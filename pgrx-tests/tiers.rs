@@ -1,6 +1,7 @@
 // Tiers and allowances through SQL: the period's units counted per account,
 // each row charged the difference it makes, credits where volume tiers fall,
-// bundles used up first, and what cannot be priced this way refused.
+// bundles used up first, whole months rerated in order, and what cannot be
+// priced this way refused.
 
 /// Cloud egress in EUR: first 100 GB at 0.09, next 400 at 0.085, beyond at
 /// 0.07 (graduated); and the same list as volume tiers for 'egress_volume'.
@@ -40,6 +41,31 @@ fn graduated_rows_add_up_to_the_formula_on_the_periods_total() {
     let refused = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'egress', 10, '2026-03-31 12:00+00')");
     assert!(refused.starts_with("RT001"), "{refused}");
     assert_eq!(one::<i64>("SELECT units::int8 FROM rating.usage_counters WHERE period_start = '2026-03-01'"), 1120);
+    assert_books_balance();
+}
+
+#[pg_test]
+fn rerating_a_day_of_tiered_usage_reprices_its_whole_month_in_order() {
+    fixture();
+    run(EGRESS);
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+         (3002, 'egress', 60,  '2026-03-01 10:00+00'), (3002, 'egress', 60,  '2026-03-02 10:00+00'),
+         (3002, 'egress', 400, '2026-03-10 10:00+00'), (3002, 'egress', 600, '2026-03-31 23:59+00'),
+         (3002, 'egress', 50,  '2026-04-01 10:00+00')");
+    // The price list is corrected: the middle tier is 0.080, not 0.085.
+    run("UPDATE rating.rate_tiers SET price = 0.080 WHERE rate_id = 2401 AND tier_from = 100");
+    // Rerating 10 March reprices all of March, in order: F(60) = 5.40;
+    // F(120) = 10.60, so 5.20; F(520) = 42.40, so 31.80; F(1120) = 84.40, so
+    // 42.00. Two rows change, by 0.10 and 1.90; April is left alone.
+    assert_eq!(text("SELECT (rating.rerate(3002, '2026-03-10', '2026-03-11'))::text"), "(2,2.00)");
+    assert_eq!(
+        text("SELECT string_agg(charge::text, ' ' ORDER BY usage_id) FROM rating.usage"),
+        "5.40 5.20 31.80 42.00 4.50"
+    );
+    assert_eq!(text("SELECT sum(charge)::text FROM rating.usage WHERE occurred_at < '2026-04-01'"), "84.40");
+    assert_eq!(one::<i64>("SELECT units::int8 FROM rating.usage_counters WHERE period_start = '2026-03-01'"), 1120);
+    // Once repriced, again changes nothing.
+    assert_eq!(text("SELECT (rating.rerate(3002, '2026-03-01', '2026-04-01'))::text"), "(0,0)");
     assert_books_balance();
 }
 
@@ -95,9 +121,21 @@ fn a_bundle_is_used_up_first_and_analysts_can_see_what_is_left() {
     // authorize cannot yet grant against a bundle: refused, not guessed.
     let refused = error_of("SELECT * FROM rating.authorize(3002, 'voice', '+4930111')");
     assert!(refused.starts_with("0A000: authorize cannot yet grant usage of rate 2501"), "{refused}");
-    // Nor can rerate reprice a period counted this way.
-    let refused = error_of("SELECT * FROM rating.rerate(3002, '2026-03-01', '2026-04-01')");
-    assert!(refused.starts_with("0A000: rerating cannot yet reprice usage row"), "{refused}");
+    // The bundle was 5000 s, not 6000: rerating March charges what it no
+    // longer covers. 2900 s: 2000 free, 900 s = 1.35 + 0.05; 200 s: 0.30 + 0.05.
+    run("UPDATE rating.allowances SET units = 5000");
+    assert_eq!(
+        text("SELECT (rating.rerate(3002, '2026-03-01', '2026-04-01'))::text"),
+        "(2,-1.55)"
+    );
+    assert_eq!(
+        text("SELECT string_agg(charge::text, ' ' ORDER BY usage_id) FROM rating.usage"),
+        "0.00 1.40 0.35 0.09 0.14"
+    );
+    assert_eq!(
+        text("SELECT concat_ws(' ', included, used, remaining) FROM rating.allowance_usage"),
+        "5000 6160 0"
+    );
     assert_books_balance();
 }
 

@@ -50,7 +50,6 @@ SET pg_rating.maintenance = on
 AS $$
 DECLARE
     account_balance rating.balances;
-    counted_usage_id bigint;
 BEGIN
     IF rerate.account_id IS NULL OR rerate.period_start IS NULL OR rerate.period_end IS NULL THEN
         RAISE EXCEPTION 'account_id, period_start and period_end must be given' USING ERRCODE = 'not_null_violation';
@@ -63,47 +62,24 @@ BEGIN
     -- waits, and rows committed before the lock was granted are rerated too.
     account_balance := rating.locked_balance(rerate.account_id);
 
-    -- A row priced against the count of its billing period's units (tiers,
-    -- an allowance) can only be repriced with every other row of its period,
-    -- in order. Rerating does not do that yet, so it refuses such rows, priced
-    -- so before or after the correction, rather than misprice them.
-    SELECT u.usage_id INTO counted_usage_id
-      FROM rating.usage u
-      LEFT JOIN rating.rates old_rate ON old_rate.rate_id = u.rate_id
-     CROSS JOIN LATERAL rating.quote(u.account_id, u.service, u.quantity, u.occurred_at, u.destination) q
-      JOIN rating.rates new_rate ON new_rate.rate_id = q.rate_id
-     WHERE u.account_id = rerate.account_id AND u.status = 'rated'
-       AND u.occurred_at >= rerate.period_start AND u.occurred_at < rerate.period_end
-       AND (old_rate.pricing_model IN ('graduated', 'volume') OR old_rate.allowance IS NOT NULL
-            OR new_rate.pricing_model IN ('graduated', 'volume') OR new_rate.allowance IS NOT NULL)
-     ORDER BY u.usage_id
-     LIMIT 1;
-    IF counted_usage_id IS NOT NULL THEN
-        RAISE EXCEPTION 'rerating cannot yet reprice usage row % of account %: it is priced against the count of its billing period''s units (tiers or an allowance)',
-                counted_usage_id, rerate.account_id
-            USING ERRCODE = 'feature_not_supported',
-                  HINT = 'Rerate a period without such rows, or correct their charges with rating.post_adjustment().';
-    END IF;
-
     WITH current_charge AS (
         SELECT DISTINCT ON (l.usage_id) l.usage_id, l.entry_no, l.amount
           FROM rating.ledger l
          WHERE l.account_id = rerate.account_id AND l.kind = 'charge'
          ORDER BY l.usage_id, l.entry_no DESC
     ), repriced AS (
-        -- quote() raises what an insert would: a row the corrected tariff
-        -- cannot price fails the whole call, and nothing is posted.
+        -- reprice() raises what an insert would: a row the corrected tariff
+        -- cannot price fails the whole call, and nothing is posted. A row
+        -- counted per month brings every row of its month with it.
         SELECT u.usage_id, u.service, u.destination, u.quantity, c.entry_no AS replaced_entry_no,
                c.amount AS replaced_amount, q.charge, q.currency, q.tariff_id, q.rate_id,
                q.billed_quantity, q.breakdown,
                coalesce(u.occurred_at < account_balance.invoiced_through, false) AS late,
                row_number() OVER (ORDER BY u.usage_id) AS n
-          FROM rating.usage u
+          FROM rating.reprice(rerate.account_id, rerate.period_start, rerate.period_end) q
+          JOIN rating.usage u ON u.account_id = rerate.account_id AND u.usage_id = q.usage_id
           JOIN current_charge c ON c.usage_id = u.usage_id
-         CROSS JOIN LATERAL rating.quote(u.account_id, u.service, u.quantity, u.occurred_at, u.destination) q
-         WHERE u.account_id = rerate.account_id AND u.status = 'rated'
-           AND u.occurred_at >= rerate.period_start AND u.occurred_at < rerate.period_end
-           AND (q.charge, q.tariff_id, q.rate_id, q.billed_quantity)
+         WHERE (q.charge, q.tariff_id, q.rate_id, q.billed_quantity)
                IS DISTINCT FROM (u.charge, u.tariff_id, u.rate_id, u.billed_quantity)
     ), reversals AS (
         INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description,
@@ -145,7 +121,9 @@ BEGIN
     RETURN NEXT;
 END
 $$;
-COMMENT ON FUNCTION rating.rerate(bigint, timestamptz, timestamptz) IS 'Prices the account''s rated usage that occurred in [period_start, period_end) again with the tariffs as they now stand. For every row whose charge, tariff, rate or billed quantity changes it posts a reversal of the current charge and a replacement charge (never editing an entry) and updates the usage row''s rating columns. Returns the rows rerated and the net change of the balance; a second call with the same tariffs rerates nothing. Limits are not applied to corrections. Refuses (0A000) usage priced, before or after the correction, against the count of its billing period''s units (tiers, allowances), which it cannot yet reprice.';
+REVOKE ALL ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) FROM PUBLIC;
+COMMENT ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) IS 'Internal: the account''s rated usage of [period_start, period_end) priced again with the tariffs as they now stand, with every row counted in the same billing month as one of them (replayed in usage order from the start of the month, whose counters it sets to the replay''s totals). Called by rating.rerate() under the account''s balance lock.';
+COMMENT ON FUNCTION rating.rerate(bigint, timestamptz, timestamptz) IS 'Prices the account''s rated usage that occurred in [period_start, period_end) again with the tariffs as they now stand. For every row whose charge, tariff, rate or billed quantity changes it posts a reversal of the current charge and a replacement charge (never editing an entry) and updates the usage row''s rating columns. Returns the rows rerated and the net change of the balance; a second call with the same tariffs rerates nothing. Limits are not applied to corrections. Usage priced against the count of its billing month''s units (tiers, allowances) is repriced by whole months, replayed in the order it was counted, and the month''s counters are set to the replay''s totals.';
 
 CREATE FUNCTION rating.verify_usage(only_discrepancies boolean DEFAULT false)
 RETURNS TABLE (account_id bigint, usage_id bigint, status text, charge numeric, ledger_total numeric,

@@ -2,7 +2,7 @@
 //! that tiered rates and allowances price against: grown by the insert
 //! trigger, only read by quotes.
 
-use crate::engine::{CounterUse, Timestamp};
+use crate::engine::{CounterUse, Period, Timestamp};
 use crate::errors::{raise, report_internal};
 use crate::numeric::{to_decimal, to_numeric};
 use crate::plans::{kept, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 
 const RECORD: &str = include_str!("../sql/queries/record_counter.sql");
 const PEEK: &str = include_str!("../sql/queries/peek_counter.sql");
+const SET: &str = include_str!("../sql/queries/set_counter.sql");
 
 /// Whether pricing an event adds its units to the count.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -73,4 +74,35 @@ pub fn units_before(account_id: i64, count: &CounterUse, counting: Counting) -> 
         to_decimal(&units)
             .unwrap_or_else(|e| raise(report_internal(format!("counter units: {e:?}"))))
     })
+}
+
+/// Sets the account's counter for a period to `units`: what rerating, which
+/// counts a period's rows again, found it holds.
+pub fn set_units(
+    account_id: i64,
+    counter: &str,
+    period: Period,
+    included: Option<Decimal>,
+    units: Decimal,
+) {
+    let start = instant(period.from, "period start");
+    let end = period.to.map(|to| instant(to, "period end"));
+    let set = Spi::connect_mut(|client| {
+        let types = [INT8, TEXT, TIMESTAMPTZ, TIMESTAMPTZ, NUMERIC, NUMERIC];
+        let plan = kept(client, SET, &types, true)?;
+        let args = [
+            account_id.into(),
+            counter.into(),
+            start.into(),
+            end.into(),
+            to_numeric(units).into(),
+            included.map(to_numeric).into(),
+        ];
+        client.update(&*plan, None, &args).map(|_| ())
+    });
+    set.unwrap_or_else(|e| {
+        raise(report_internal(format!(
+            "setting counter \"{counter}\" of account {account_id}: {e}"
+        )))
+    });
 }

@@ -19,6 +19,7 @@ mod numeric;
 mod plans;
 mod quote;
 mod rate_validation;
+mod repricing;
 mod settings;
 mod tariff_validation;
 mod tenancy;
@@ -69,7 +70,7 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/rerating.sql",
     name = "rerating",
-    requires = ["posting", quote]
+    requires = ["posting", reprice]
 );
 extension_sql_file!(
     "../sql/views.sql",

@@ -4,7 +4,7 @@
 //! commit, since both are written row by row and have gaps until the last
 //! row is in).
 
-use crate::catalog;
+use crate::catalog::{self, TiersVerdict};
 use crate::engine::calendar::zone;
 use crate::errors::{invalid_rate, invalid_time_bands, raise, report_internal};
 use pgrx::prelude::*;
@@ -70,9 +70,12 @@ fn check_rate_tiers<'a>(
         .unwrap_or_else(|e| raise(report_internal(format!("rate_id: {e}"))));
     if let Some(rate_id) = rate_id {
         match catalog::rate_tiers_verdict(rate_id) {
-            Ok(Some((tariff_id, service, prefix, Err(error)))) => {
-                raise(invalid_rate(error, tariff_id, &service, &prefix))
-            }
+            Ok(Some(TiersVerdict {
+                tariff_id,
+                service,
+                prefix,
+                verdict: Err(error),
+            })) => raise(invalid_rate(error, tariff_id, &service, &prefix)),
             Ok(_) => {}
             Err(error) => raise(error),
         }

@@ -3,7 +3,7 @@
 
 use crate::catalog::{self, CatalogError};
 use crate::counters::{self, Counting};
-use crate::engine::{Priced, RatingError, Tariff, Timestamp, UsageEvent};
+use crate::engine::{CounterUse, Priced, RatingError, Tariff, Timestamp, UsageEvent};
 use crate::numeric::{to_decimal, NumericError};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
@@ -142,6 +142,17 @@ fn tariff_in_force(
 /// Prices one usage row; `counting` says whether a rate that counts units
 /// per period adds this row's units (an insert) or only reads (a quote).
 pub fn rate(input: &UsageInput, counting: Counting) -> Result<Rated, UsageError> {
+    rate_counted(input, |used| {
+        counters::units_before(input.account_id, used, counting)
+    })
+}
+
+/// Prices one usage row; where its rate counts units per period, `count`
+/// answers how many the period had before it.
+pub fn rate_counted(
+    input: &UsageInput,
+    count: impl FnOnce(&CounterUse) -> Decimal,
+) -> Result<Rated, UsageError> {
     let quantity = to_decimal(&input.quantity).map_err(UsageError::Quantity)?;
     let (tariff, currency) = tariff_in_force(
         input.account_id,
@@ -154,7 +165,6 @@ pub fn rate(input: &UsageInput, counting: Counting) -> Result<Rated, UsageError>
         quantity,
         occurred_at: Timestamp(pg_sys::TimestampTz::from(input.occurred_at)),
     };
-    let count = |used: &_| counters::units_before(input.account_id, used, counting);
     let priced = tariff
         .rate_counted(&event, count)
         .map_err(|error| UsageError::Rating {

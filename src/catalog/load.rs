@@ -73,7 +73,7 @@ fn decimal(row: &SpiHeapTupleData, column: usize) -> Result<Decimal, CatalogErro
 pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
     Spi::connect(|client| {
         let rows = client.select(
-            &*kept(&client, LOAD_ACCOUNT, &[INT8], false)?,
+            &*kept(client, LOAD_ACCOUNT, &[INT8], false)?,
             None,
             &[account_id.into()],
         )?;
@@ -96,7 +96,7 @@ pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
 pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
     Spi::connect(|client| {
         let header = client.select(
-            &*kept(&client, LOAD_TARIFF, &[INT8], false)?,
+            &*kept(client, LOAD_TARIFF, &[INT8], false)?,
             Some(1),
             &[tariff_id.into()],
         )?;
@@ -118,15 +118,15 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
         let zone = zone(&zone_name).map_err(invalid)?;
         let (mut tiers, allowances) = if has_tables_of_0_3 {
             (
-                rate_tiers(&client, tariff_id)?,
-                allowances(&client, tariff_id)?,
+                rate_tiers(client, tariff_id)?,
+                allowances(client, tariff_id)?,
             )
         } else {
             Default::default()
         };
         let mut rates = Vec::new();
         for row in client.select(
-            &*kept(&client, LOAD_RATES, &[INT8], false)?,
+            &*kept(client, LOAD_RATES, &[INT8], false)?,
             None,
             &[tariff_id.into()],
         )? {
@@ -164,7 +164,7 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
             });
         }
         let bands = if has_tables_of_0_3 {
-            time_bands_with(&client, tariff_id, &zone_name)?.map_err(invalid)?
+            time_bands_with(client, tariff_id, &zone_name)?.map_err(invalid)?
         } else {
             None
         };
@@ -214,17 +214,22 @@ fn allowances(
     Ok(allowances)
 }
 
+/// What checking a rate's tiers found, with what names the rate.
+pub struct TiersVerdict {
+    pub tariff_id: i64,
+    pub service: String,
+    pub prefix: String,
+    pub verdict: Result<(), TariffError>,
+}
+
 /// A rate's tiers as stored now, checked against its model: for the deferred
-/// check of rating.rate_tiers. `None` if the rate is gone; otherwise its
-/// tariff, service and prefix (to name it) and the verdict.
-pub fn rate_tiers_verdict(
-    rate_id: i64,
-) -> Result<Option<(i64, String, String, Result<(), TariffError>)>, CatalogError> {
+/// check of rating.rate_tiers. `None` if the rate is gone.
+pub fn rate_tiers_verdict(rate_id: i64) -> Result<Option<TiersVerdict>, CatalogError> {
     Spi::connect(|client| {
         let mut found = None;
         let mut tiers = Vec::new();
         for row in client.select(
-            &*kept(&client, RATE_WITH_TIERS, &[INT8], false)?,
+            &*kept(client, RATE_WITH_TIERS, &[INT8], false)?,
             None,
             &[rate_id.into()],
         )? {
@@ -260,7 +265,12 @@ pub fn rate_tiers_verdict(
                     }
                     terms.validate_tiers()
                 });
-            (tariff_id, service, prefix, verdict)
+            TiersVerdict {
+                tariff_id,
+                service,
+                prefix,
+                verdict,
+            }
         }))
     })
 }
@@ -270,7 +280,7 @@ pub fn rate_tiers_verdict(
 pub fn time_bands(tariff_id: i64) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
     Spi::connect(|client| {
         let header = client.select(
-            &*kept(&client, LOAD_TARIFF, &[INT8], false)?,
+            &*kept(client, LOAD_TARIFF, &[INT8], false)?,
             Some(1),
             &[tariff_id.into()],
         )?;
@@ -279,7 +289,7 @@ pub fn time_bands(tariff_id: i64) -> Result<Result<Option<TimeBands>, TariffErro
             return Ok(Ok(None));
         };
         let zone_name: String = required(&row, 4)?;
-        time_bands_with(&client, tariff_id, &zone_name)
+        time_bands_with(client, tariff_id, &zone_name)
     })
 }
 

@@ -39,4 +39,4 @@ pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
 }
 
 /// What the deferred checks of time bands and tiers read: as stored now, not cached.
-pub use load::{rate_tiers_verdict, time_bands};
+pub use load::{rate_tiers_verdict, time_bands, TiersVerdict};
