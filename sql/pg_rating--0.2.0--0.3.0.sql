@@ -340,26 +340,32 @@ CREATE OR REPLACE FUNCTION rating.post_usage_charges() RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
+-- Numbering a large statement's entries sorts its rows: in memory, not on disk.
+SET work_mem = '64MB'
 AS $$
 DECLARE
+    -- Whether the statement can take the common path below.
+    plain_charges boolean;
     -- Rows rated and posted, and the first row refused at its spending floor, if any.
     outcome record;
 BEGIN
     -- Lock every touched balance in account order before changing any, so
     -- that concurrent multi-account statements queue instead of deadlocking.
-    PERFORM 1
-       FROM rating.balances b
-      WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
-      ORDER BY b.account_id
-        FOR UPDATE;
+    -- The same query finds the common case: no row draws on a reservation
+    -- and no account has a spending floor, so there is nothing to cover or
+    -- check, only entries to number and balances to move.
+    SELECT count(*) FILTER (WHERE locked.spending_floor IS NOT NULL) = 0
+           AND NOT EXISTS (SELECT FROM inserted_usage u WHERE u.reservation_id IS NOT NULL)
+      INTO plain_charges
+      FROM (SELECT a.spending_floor
+              FROM rating.balances b
+              JOIN rating.accounts a ON a.account_id = b.account_id
+             WHERE b.account_id IN (SELECT account_id FROM inserted_usage)
+             ORDER BY b.account_id
+               FOR UPDATE OF b) locked;
 
-    -- The common case, cheaply: no row draws on a reservation and no account
-    -- has a spending floor, so there is nothing to cover or check, only
-    -- entries to number and balances to move. The same entries as below.
-    IF NOT EXISTS (SELECT FROM inserted_usage u WHERE u.reservation_id IS NOT NULL)
-       AND NOT EXISTS (SELECT FROM rating.accounts a
-                        WHERE a.account_id IN (SELECT account_id FROM inserted_usage)
-                          AND a.spending_floor IS NOT NULL) THEN
+    -- The common case, cheaply: the same entries as below.
+    IF plain_charges THEN
         WITH ledger_rows AS (
             INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
             SELECT u.account_id, b.last_entry_no + row_number() OVER (PARTITION BY u.account_id ORDER BY u.usage_id),
