@@ -108,3 +108,18 @@ fn verification_finds_a_balance_that_drifted_from_its_ledger() {
         "3001:-0.15:-0.16:0.01"
     );
 }
+
+#[pg_test]
+fn an_account_with_ledger_entries_is_never_deleted() {
+    fixture();
+    run("SELECT rating.post_payment(3002, 5.00, 'topup-keep')");
+    let refused = error_of("DELETE FROM rating.accounts WHERE account_id = 3002");
+    assert!(refused.starts_with("23503: account 3002 has ledger entries and cannot be deleted"), "{refused}");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE account_id = 3002"), 1);
+    assert_eq!(balance(3002), "5.00");
+    // An account nothing was ever posted to goes, with its balance row.
+    run("INSERT INTO rating.accounts (account_id, name, currency) VALUES (3999, 'opened by mistake', 'EUR')");
+    run("DELETE FROM rating.accounts WHERE account_id = 3999");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.balances WHERE account_id = 3999"), 0);
+    assert_books_balance();
+}

@@ -30,6 +30,7 @@ CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rating_bench.XXXXXX")
 stop_cluster() {
     as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
     "${SUDO[@]}" rm -rf "$CLUSTER_DIR"
+    rm -f "${PROBLEMS:-}"
 }
 trap stop_cluster EXIT
 "${SUDO[@]}" chown postgres "$CLUSTER_DIR"
@@ -108,12 +109,23 @@ for system in "${SYSTEMS[@]}"; do
 done
 
 say "3. Single-row autocommit INSERTs with pgbench, ${PGBENCH_SECONDS}s each (transactions/s, median of $REPEAT)"
+# What went wrong for a client (an error, a deadlock, an aborted client) or
+# for the books after a run: listed at the end, and the benchmark fails.
+PROBLEMS=$(mktemp)
 tps() { # TABLE CLIENTS ACCOUNTS
     sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
-    as_postgres "$PG_BIN/pgbench" -n -h "$CLUSTER_DIR" -p "$PORT" -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" -T "$PGBENCH_SECONDS" \
-        -D table="$1" -D accounts="$3" -f bench/single_row.sql pg_rating_bench 2>&1 |
-        sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p'
+    local output
+    output=$(as_postgres "$PG_BIN/pgbench" -n -h "$CLUSTER_DIR" -p "$PORT" -c "$2" -j "$(( $2 < 2 ? $2 : 2 ))" \
+        -T "$PGBENCH_SECONDS" -D table="$1" -D accounts="$3" -f bench/single_row.sql pg_rating_bench 2>&1) || true
+    grep -E 'ERROR|aborted|failed transactions: [1-9]' <<<"$output" | sed "s/^/$1, $2 clients: /" >>"$PROBLEMS" || true
+    if [ "$1" = rating.usage ] && [ "$(sql -c "$BOOKS_BALANCE")" != t ]; then
+        echo "$1, $2 clients: the books do not balance" >>"$PROBLEMS"
+    fi
+    sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$output"
 }
+# Every usage row has its one ledger entry, and the balances sum the ledger.
+BOOKS_BALANCE="SELECT (SELECT count(*) FROM rating.usage) = (SELECT count(*) FROM rating.ledger)
+                  AND (SELECT sum(balance) FROM rating.balances) = (SELECT coalesce(sum(amount), 0) FROM rating.ledger)"
 for accounts in 100000 10; do
     for clients in 1 2 8; do
         for system in "${SYSTEMS[@]}"; do
@@ -135,6 +147,12 @@ for line in "${RESULTS[@]}"; do
                 "$(ratio "$rated" "$plain")" "$(ratio "$rated" "$value")" ;;
     esac
 done
+
+if [ -s "$PROBLEMS" ]; then
+    echo "  errors surfaced to clients, or books out of balance:"; cat "$PROBLEMS"; exit 1
+fi
+echo "  no error, deadlock or serialization failure reached a pgbench client; after every pg_rating run"
+echo "  each usage row had its ledger entry and the balances summed the ledger"
 
 say "4. Backend memory over $MEMORY_ROWS rated rows in one session (batches of 100,000, autocommit)"
 echo "  (private memory of the backend, RssAnon, and what its memory contexts hold; shared buffers"

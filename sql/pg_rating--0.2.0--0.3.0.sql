@@ -35,6 +35,12 @@
 --     which replays usage counted per month (tiers, allowances) in order,
 --     a whole month at a time, and sets those months' counters; other usage
 --     is priced exactly as quote() priced it before.
+--   * The ledger's foreign key to accounts is replaced by a trigger that
+--     refuses deleting an account with entries: the key checked every new
+--     entry with a query of its own, the largest single cost of posting a
+--     large statement, although only pg_rating's functions write entries,
+--     each after locking the account's balance row (which has its key).
+--     Every existing entry names an existing account: the key held until now.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -567,3 +573,30 @@ $$;
 REVOKE ALL ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) FROM PUBLIC;
 COMMENT ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) IS 'Internal: the account''s rated usage of [period_start, period_end) priced again with the tariffs as they now stand, with every row counted in the same billing month as one of them (replayed in usage order from the start of the month, whose counters it sets to the replay''s totals). Called by rating.rerate() under the account''s balance lock.';
 COMMENT ON FUNCTION rating.rerate(bigint, timestamptz, timestamptz) IS 'Prices the account''s rated usage that occurred in [period_start, period_end) again with the tariffs as they now stand. For every row whose charge, tariff, rate or billed quantity changes it posts a reversal of the current charge and a replacement charge (never editing an entry) and updates the usage row''s rating columns. Returns the rows rerated and the net change of the balance; a second call with the same tariffs rerates nothing. Limits are not applied to corrections. Usage priced against the count of its billing month''s units (tiers, allowances) is repriced by whole months, replayed in the order it was counted, and the month''s counters are set to the replay''s totals.';
+
+-- The ledger's account key ------------------------------------------------------
+
+ALTER TABLE rating.ledger DROP CONSTRAINT ledger_account_id_fkey;
+COMMENT ON COLUMN rating.ledger.account_id IS 'The account. Only pg_rating''s posting functions write entries, each after locking the account''s balance row; an account with entries cannot be deleted (trigger accounts_keep_entries).';
+
+-- The ledger names its account without a foreign key: a key would check
+-- every entry (one query per row) although only pg_rating's own functions
+-- write entries, each after locking the account's balance row. This takes
+-- the key's other job: an account with entries is never deleted.
+CREATE FUNCTION rating.keep_accounts_with_entries() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
+        RAISE EXCEPTION 'account % has ledger entries and cannot be deleted', OLD.account_id
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Ledger entries are kept for good, and so is their account.';
+    END IF;
+    RETURN OLD;
+END
+$$;
+COMMENT ON FUNCTION rating.keep_accounts_with_entries() IS 'Refuses (23503) deleting an account that has ledger entries: the foreign key the ledger does without.';
+CREATE TRIGGER accounts_keep_entries BEFORE DELETE ON rating.accounts
+    FOR EACH ROW EXECUTE FUNCTION rating.keep_accounts_with_entries();
+COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with ledger entries is never deleted.';

@@ -323,7 +323,8 @@ CREATE INDEX usage_held ON rating.usage (account_id) WHERE status = 'held';
 COMMENT ON INDEX rating.usage_held IS 'Finds the held rows that rating.rate_held() prices.';
 
 CREATE TABLE rating.ledger (
-    account_id        bigint NOT NULL REFERENCES rating.accounts (account_id),
+    -- No foreign key: see rating.keep_accounts_with_entries().
+    account_id        bigint NOT NULL,
     entry_no          bigint NOT NULL,
     kind              text NOT NULL
                       CONSTRAINT ledger_kind_known CHECK (kind IN ('charge', 'reversal', 'payment', 'credit', 'refund', 'adjustment')),
@@ -351,7 +352,7 @@ CREATE TABLE rating.ledger (
 );
 COMMENT ON CONSTRAINT ledger_sign_follows_kind ON rating.ledger IS 'Payments and credits are positive, refunds negative, adjustments not zero. A charge is usually negative, but a volume-tiered event that takes the period into a cheaper tier is credited (positive), and a reversal has the opposite sign of its charge.';
 COMMENT ON TABLE rating.ledger IS 'Append-only money movements. amount is signed from the account holder''s side: a charge is negative, a payment or credit positive. An account''s balance is the sum of its amounts. Corrections are new entries that name the entry they correct; a usage row''s current charge is its one charge that no reversal names.';
-COMMENT ON COLUMN rating.ledger.account_id IS 'The account.';
+COMMENT ON COLUMN rating.ledger.account_id IS 'The account. Only pg_rating''s posting functions write entries, each after locking the account''s balance row; an account with entries cannot be deleted (trigger accounts_keep_entries).';
 COMMENT ON COLUMN rating.ledger.entry_no IS 'Gapless per-account sequence number, in posting order.';
 COMMENT ON COLUMN rating.ledger.kind IS 'What moved the money: charge (a rated usage row), reversal (cancels a charge that rerating replaces), payment (money received), credit (a goodwill or service credit), refund (money paid back to the holder), adjustment (a manual correction, either sign).';
 COMMENT ON COLUMN rating.ledger.amount IS 'Signed amount in the account''s currency: negative for charges and refunds, positive for payments and credits.';
