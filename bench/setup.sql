@@ -120,6 +120,6 @@ LANGUAGE sql IMMUTABLE AS $$
     SELECT first_account + g % accounts, 'voice', 1 + (g * 37) % 900,
            '2026-11-02 00:00+01'::timestamptz + g * interval '3 seconds',
            '+' || (1000 + (g * 7919) % 10000) || lpad((g % 100000)::text, 5, '0')
-      FROM generate_series(1, n) g
+      FROM generate_series(1::bigint, n) g
 $$;
 VACUUM ANALYZE;

@@ -7,6 +7,7 @@
 #
 #   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
 #   BENCH_PGBENCH_SECONDS=5  BENCH_MEMORY_ROWS=10000000  BENCH_PORT=55440
+#   BENCH_SECTIONS=1234 (which of the four parts below to run)
 #
 # A benchmark, not a test: it fails only if something breaks, never on a
 # figure. Works as root and as a user with sudo.
@@ -20,6 +21,8 @@ COPY_ROWS=${BENCH_COPY_ROWS:-1000000}
 PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
 PORT=${BENCH_PORT:-55440}
+SECTIONS=${BENCH_SECTIONS:-1234}
+wants() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 COLUMNS_OF_USAGE="account_id, service, quantity, occurred_at, destination"
 
@@ -44,7 +47,7 @@ as_postgres "$PG_BIN/createdb" -h "$CLUSTER_DIR" -p "$PORT" pg_rating_bench
 
 say "Server and machine"
 sql -c "SELECT version()"
-sql -c "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ', ' ORDER BY name) FROM pg_settings
+sql -c "SELECT string_agg(name || '=' || current_setting(name), ', ' ORDER BY name) FROM pg_settings
          WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'work_mem', 'wal_level', 'jit')"
 echo "$(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB memory; pg_rating $(grep -m1 '^version' Cargo.toml | cut -d'"' -f2) (release build)"
 
@@ -64,6 +67,9 @@ timed() {
     awk -v ns=$((end - start)) 'BEGIN { printf "%.3f\n", ns / 1e9 }'
 }
 
+# What went wrong for a client (an error, a deadlock, an aborted client) or
+# for the books after a run: listed at the end, and the benchmark fails.
+PROBLEMS=$(mktemp)
 RESULTS=()
 # record WORKLOAD SYSTEM ROWS_PER_RUN SECONDS...: prints and keeps one line.
 report() {
@@ -86,6 +92,7 @@ batch() { # WORKLOAD FIRST_ACCOUNT ACCOUNTS
     done
 }
 
+if wants 1; then
 say "1. $BATCH_ROWS rows by INSERT ... SELECT in one transaction (rows/s, median of $REPEAT)"
 batch "INSERT..SELECT, 1 rate, 100,000 accounts" 1 100000
 batch "INSERT..SELECT, 1 rate, 10 hot accounts" 1 10
@@ -98,7 +105,10 @@ sql -c "CALL bench.reset()" \
 same=$(sql -c "SELECT (SELECT sum(charge) FROM rating.usage) = (SELECT sum(charge) FROM bench.ref_usage)
                   AND (SELECT sum(balance) FROM rating.balances) = (SELECT sum(balance) FROM bench.ref_accounts)")
 echo "  the PL/pgSQL reference charges the same rows the same amounts: $same"
+[ "$same" = t ] || echo "the PL/pgSQL reference charges differently" >>"$PROBLEMS"
+fi
 
+if wants 2; then
 say "2. $COPY_ROWS rows by COPY (rows/s, median of $REPEAT)"
 sql -c "COPY (SELECT * FROM bench.calls($COPY_ROWS, 1, 100000)) TO '$CLUSTER_DIR/calls.csv' (FORMAT csv)"
 for system in "${SYSTEMS[@]}"; do
@@ -107,11 +117,10 @@ for system in "${SYSTEMS[@]}"; do
     done | median)
     report "COPY, 1 rate, 100,000 accounts" "$system" "$(awk -v n="$COPY_ROWS" -v s="$runs" 'BEGIN { print n / s }')"
 done
+fi
 
+if wants 3; then
 say "3. Single-row autocommit INSERTs with pgbench, ${PGBENCH_SECONDS}s each (transactions/s, median of $REPEAT)"
-# What went wrong for a client (an error, a deadlock, an aborted client) or
-# for the books after a run: listed at the end, and the benchmark fails.
-PROBLEMS=$(mktemp)
 tps() { # TABLE CLIENTS ACCOUNTS
     sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
     local output
@@ -134,6 +143,7 @@ for accounts in 100000 10; do
         done
     done
 done
+fi
 
 say "Summary: ratios of the medians above"
 printf '  %-44s %12s %12s %12s %10s %10s\n' workload plain pg_rating plpgsql "vs plain" "vs plpgsql"
@@ -151,9 +161,12 @@ done
 if [ -s "$PROBLEMS" ]; then
     echo "  errors surfaced to clients, or books out of balance:"; cat "$PROBLEMS"; exit 1
 fi
-echo "  no error, deadlock or serialization failure reached a pgbench client; after every pg_rating run"
-echo "  each usage row had its ledger entry and the balances summed the ledger"
+if wants 3; then
+    echo "  no error, deadlock or serialization failure reached a pgbench client; after every pg_rating run"
+    echo "  each usage row had its ledger entry and the balances summed the ledger"
+fi
 
+if wants 4; then
 say "4. Backend memory over $MEMORY_ROWS rated rows in one session (batches of 100,000, autocommit)"
 echo "  (private memory of the backend, RssAnon, and what its memory contexts hold; shared buffers"
 echo "  are not the backend's own and are left out)"
@@ -172,5 +185,6 @@ memory() {
     done
 } | sql
 sql -c "SELECT '  rated rows: ' || count(*) || ', ledger entries: ' || (SELECT count(*) FROM rating.ledger) FROM rating.usage"
+fi
 
 say "Done"

@@ -2,7 +2,6 @@
 
 use crate::counters::Counting;
 use crate::errors::raise;
-use crate::numeric::to_numeric;
 use crate::usage::{self, given, UsageInput};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
@@ -38,12 +37,5 @@ fn quote(
         currency: None,
     };
     let rated = usage::rate(&input, Counting::Peek).unwrap_or_else(|e| raise(e));
-    TableIterator::once((
-        to_numeric(rated.priced.charge),
-        rated.currency,
-        rated.tariff_id,
-        rated.priced.rate_id,
-        to_numeric(rated.priced.billed_quantity),
-        rated.priced.breakdown,
-    ))
+    TableIterator::once(rated.into_columns())
 }

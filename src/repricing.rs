@@ -10,7 +10,6 @@
 use crate::counters;
 use crate::engine::Period;
 use crate::errors::{raise, report_internal};
-use crate::numeric::to_numeric;
 use crate::plans::{kept, INT8, TIMESTAMPTZ};
 use crate::usage::{self, Rated, UsageInput};
 use pgrx::datum::{FromDatum, IntoDatum};
@@ -126,13 +125,13 @@ fn reprice(
             rated,
         });
     }
-    let touched: HashSet<&CounterMonth> = repriced
+    let touched: HashSet<CounterMonth> = repriced
         .iter()
         .filter(|row| row.in_window)
-        .filter_map(|row| row.counted_in.as_ref())
+        .filter_map(|row| row.counted_in.clone())
         .collect();
     for key in &touched {
-        let count = &counts[*key];
+        let count = &counts[key];
         counters::set_units(
             account_id,
             &key.0,
@@ -142,7 +141,7 @@ fn reprice(
         );
     }
     let rows: Vec<_> = repriced
-        .iter()
+        .into_iter()
         .filter(|row| {
             row.in_window
                 || row
@@ -150,16 +149,10 @@ fn reprice(
                     .as_ref()
                     .is_some_and(|key| touched.contains(key))
         })
-        .map(|row| {
-            (
-                row.usage_id,
-                to_numeric(row.rated.priced.charge),
-                row.rated.currency.clone(),
-                row.rated.tariff_id,
-                row.rated.priced.rate_id,
-                to_numeric(row.rated.priced.billed_quantity),
-                row.rated.priced.breakdown.clone(),
-            )
+        .map(|Repriced { usage_id, rated, .. }| {
+            let (charge, currency, tariff_id, rate_id, billed_quantity, breakdown) =
+                rated.into_columns();
+            (usage_id, charge, currency, tariff_id, rate_id, billed_quantity, breakdown)
         })
         .collect();
     TableIterator::new(rows)

@@ -4,7 +4,7 @@
 use crate::catalog::{self, CatalogError};
 use crate::counters::{self, Counting};
 use crate::engine::{CounterUse, Priced, RatingError, Tariff, Timestamp, UsageEvent};
-use crate::numeric::{to_decimal, NumericError};
+use crate::numeric::{to_decimal, to_numeric, NumericError};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -25,6 +25,23 @@ pub struct Rated {
     pub tariff_id: i64,
     pub currency: String,
     pub priced: Priced,
+}
+
+/// A priced event as `quote()` and `reprice()` return it: charge, currency,
+/// tariff, rate, billed quantity and breakdown.
+pub type RatedColumns = (AnyNumeric, String, i64, i64, AnyNumeric, String);
+
+impl Rated {
+    pub fn into_columns(self) -> RatedColumns {
+        (
+            to_numeric(self.priced.charge),
+            self.currency,
+            self.tariff_id,
+            self.priced.rate_id,
+            to_numeric(self.priced.billed_quantity),
+            self.priced.breakdown,
+        )
+    }
 }
 
 #[derive(Debug)]
