@@ -149,10 +149,17 @@ fn reprice(
                     .as_ref()
                     .is_some_and(|key| touched.contains(key))
         })
-        .map(|Repriced { usage_id, rated, .. }| {
-            let (charge, currency, tariff_id, rate_id, billed_quantity, breakdown) =
-                rated.into_columns();
-            (usage_id, charge, currency, tariff_id, rate_id, billed_quantity, breakdown)
+        .map(|row| {
+            let (charge, currency, tariff, rate, billed, breakdown) = row.rated.into_columns();
+            (
+                row.usage_id,
+                charge,
+                currency,
+                tariff,
+                rate,
+                billed,
+                breakdown,
+            )
         })
         .collect();
     TableIterator::new(rows)
