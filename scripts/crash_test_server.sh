@@ -11,7 +11,9 @@ as_postgres() {
 postmaster=$(as_postgres head -n 1 "$data/postmaster.pid")
 children=$(pgrep -P "$postmaster" || true)
 as_postgres kill -KILL "$postmaster" $children
+# Wait until they are gone: /proc, since kill -0 on another user's process
+# fails at once (EPERM) when this runs as a user with sudo.
 for pid in $postmaster $children; do
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    while [ -e "/proc/$pid" ]; do sleep 0.1; done
 done
 as_postgres /usr/lib/postgresql/15/bin/pg_ctl -D "$data" -w -l "$log" -o "$options" start >/dev/null

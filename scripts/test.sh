@@ -47,6 +47,6 @@ export PG_RATING_TEST_CRASH="$PWD/scripts/crash_test_server.sh $CLUSTER_DIR/data
   cargo test --test fuzz -- --ignored --show-output &&
   cargo test --test reliability -- --ignored --test-threads=2 --skip crash --show-output &&
   cargo test --test reliability -- --ignored crash --show-output; } ||
-    { echo "server log:"; tail -n 50 "$CLUSTER_DIR/server.log"; exit 1; }
+    { echo "server log:"; "${SUDO[@]}" tail -n 50 "$CLUSTER_DIR/server.log"; exit 1; }
 
 say "All tests passed"
