@@ -30,28 +30,17 @@ fn instant(at: Timestamp, what: &str) -> TimestampWithTimeZone {
 
 /// The units the account's counter held for the period before this event.
 pub fn units_before(account_id: i64, count: &CounterUse, counting: Counting) -> Decimal {
-    let start = instant(count.period.from, "period start");
     let held = match counting {
-        Counting::Record => {
-            let end = count.period.to.map(|to| instant(to, "period end"));
-            Spi::connect_mut(|client| {
-                let types = [INT8, TEXT, TIMESTAMPTZ, TIMESTAMPTZ, NUMERIC, NUMERIC];
-                let plan = kept(client, RECORD, &types, true)?;
-                let args = [
-                    account_id.into(),
-                    count.counter.as_str().into(),
-                    start.into(),
-                    end.into(),
-                    to_numeric(count.units).into(),
-                    count.included.map(to_numeric).into(),
-                ];
-                client
-                    .update(&*plan, Some(1), &args)?
-                    .first()
-                    .get_one::<AnyNumeric>()
-            })
-        }
+        Counting::Record => upsert(
+            RECORD,
+            account_id,
+            &count.counter,
+            count.period,
+            count.included,
+            count.units,
+        ),
         Counting::Peek => Spi::connect(|client| {
+            let start = instant(count.period.from, "period start");
             let plan = kept(client, PEEK, &[INT8, TEXT, TIMESTAMPTZ], false)?;
             let args = [
                 account_id.into(),
@@ -85,11 +74,29 @@ pub fn set_units(
     included: Option<Decimal>,
     units: Decimal,
 ) {
+    upsert(SET, account_id, counter, period, included, units).unwrap_or_else(|e| {
+        raise(report_internal(format!(
+            "setting counter \"{counter}\" of account {account_id}: {e}"
+        )))
+    });
+}
+
+/// Runs `query`, an upsert of the account's counter row for a period taking
+/// (account, counter, start, end, units, included), and returns the one
+/// value it returns.
+fn upsert(
+    query: &'static str,
+    account_id: i64,
+    counter: &str,
+    period: Period,
+    included: Option<Decimal>,
+    units: Decimal,
+) -> Result<Option<AnyNumeric>, pgrx::spi::SpiError> {
     let start = instant(period.from, "period start");
     let end = period.to.map(|to| instant(to, "period end"));
-    let set = Spi::connect_mut(|client| {
+    Spi::connect_mut(|client| {
         let types = [INT8, TEXT, TIMESTAMPTZ, TIMESTAMPTZ, NUMERIC, NUMERIC];
-        let plan = kept(client, SET, &types, true)?;
+        let plan = kept(client, query, &types, true)?;
         let args = [
             account_id.into(),
             counter.into(),
@@ -98,11 +105,9 @@ pub fn set_units(
             to_numeric(units).into(),
             included.map(to_numeric).into(),
         ];
-        client.update(&*plan, None, &args).map(|_| ())
-    });
-    set.unwrap_or_else(|e| {
-        raise(report_internal(format!(
-            "setting counter \"{counter}\" of account {account_id}: {e}"
-        )))
-    });
+        client
+            .update(&*plan, Some(1), &args)?
+            .first()
+            .get_one::<AnyNumeric>()
+    })
 }
