@@ -72,6 +72,31 @@ fn crossing_a_threshold_raises_one_alert_each_way() {
 }
 
 #[pg_test]
+fn alerts_are_raised_however_many_balances_a_statement_moves() {
+    fixture();
+    run("INSERT INTO rating.accounts (account_id, name, currency) SELECT 5000 + g, 'watched ' || g, 'EUR' FROM generate_series(1, 20) g");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) SELECT 5000 + g, 1001, '-infinity' FROM generate_series(1, 20) g");
+    run("INSERT INTO rating.alert_thresholds (account_id, threshold) SELECT 5000 + g, -0.05 FROM generate_series(1, 20) g");
+    // Three balances moved, only the last across its threshold: each is
+    // looked up on its own, and the crossing one found.
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         VALUES (5001, 'sms', 1, now()), (5002, 'sms', 1, now()), (5003, 'sms', 2, now())");
+    assert_eq!(
+        text("SELECT string_agg(concat_ws(':', account_id, threshold, direction, balance_after), ',') FROM rating.alerts"),
+        "5003:-0.05:down:-0.10"
+    );
+    // Twenty balances moved in one statement: the set-based path. All but
+    // 5003, already below, cross.
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 5000 + g, 'sms', 2, now() FROM generate_series(1, 20) g");
+    assert_eq!(
+        text("SELECT concat_ws('|', count(*), count(DISTINCT account_id), min(account_id), bool_and(direction = 'down')) FROM rating.alerts"),
+        "20|20|5001|t"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
 fn each_role_may_do_its_job_and_nothing_else() {
     fixture();
     run("GRANT USAGE ON SCHEMA tests TO PUBLIC");

@@ -175,3 +175,63 @@ fn the_ledger_and_rated_usage_cannot_be_rewritten() {
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 1);
     assert_books_balance();
 }
+
+/// Every ledger column a charge's two posting paths decide, per entry of the
+/// account, in entry order.
+fn charge_entries(account_id: i64) -> String {
+    text(&format!(
+        "SELECT string_agg(concat_ws('|', entry_no, kind, amount, currency, description, over_limit, late,
+                                     usage_id - (SELECT min(usage_id) FROM rating.usage WHERE account_id = {account_id})),
+                           E'\\n' ORDER BY entry_no)
+           FROM rating.ledger WHERE account_id = {account_id}"
+    ))
+}
+
+#[pg_test]
+fn small_and_set_based_posting_write_the_same_entries() {
+    fixture();
+    // Both accounts are on tariff 1001 and invoiced through March: the first
+    // row, at 23:30 on 31 March, is late on both.
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3003, 1001, '2026-01-01 00:00+00')");
+    run("SELECT rating.close_period(3002, '2026-04-01 00:00+00'), rating.close_period(3003, '2026-04-01 00:00+00')");
+    let rows = "SELECT {account}, (ARRAY['voice', 'sms', 'data'])[g % 3 + 1], g * 7 % 100,
+                       '2026-03-31 22:30+00'::timestamptz + g * interval '1 hour',
+                       CASE WHEN g % 2 = 0 THEN '+44' || g END
+                  FROM generate_series(1, 40) g ORDER BY g";
+    let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
+    // 3002: twenty statements of one row, then ten of two, each posted by
+    // rating.post_usage() itself; 3003: one statement of forty rows, which
+    // it hands to rating.post_usage_charges().
+    let direct_rows = rows.replace("{account}", "3002");
+    for g in 0..20 {
+        run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
+    }
+    for g in (20..40).step_by(2) {
+        run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 2"));
+    }
+    run(&format!("{insert} {}", rows.replace("{account}", "3003")));
+    let direct = charge_entries(3002);
+    assert_eq!(direct.lines().count(), 40);
+    // 7 sms at 0.05, late; then 14 MB of data at 0.01 to +442, on time.
+    assert!(direct.starts_with("1|charge|-0.35|EUR|sms, quantity 7|f|t|0\n2|charge|-0.14|EUR|data to +442, quantity 14|f|f|1\n"), "{direct}");
+    assert_eq!(direct, charge_entries(3003));
+    assert_eq!(
+        text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"),
+        text("SELECT balance::text FROM rating.balances WHERE account_id = 3003")
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
+    fixture();
+    run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
+    run("SELECT rating.post_payment(3002, 0.10, 'p-1')");
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())";
+    run(sms);
+    run(sms);
+    let refused = error_of(sms);
+    assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{refused}");
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "0.00");
+    assert_books_balance();
+}

@@ -41,6 +41,15 @@
 --     large statement, although only pg_rating's functions write entries,
 --     each after locking the account's balance row (which has its key).
 --     Every existing entry names an existing account: the key held until now.
+--   * Posting: the trigger usage_post now runs the Rust rating.post_usage(),
+--     which posts a statement of a few rows for one account itself (three
+--     kept plans) and hands every other statement to post_usage_charges(),
+--     as before. The entries are the same either way; only the fixed cost
+--     of a single-row INSERT drops. Likewise balances_alert now runs the
+--     Rust rating.watch_balances(), which for a few moved balances asks
+--     whether any threshold was crossed before running
+--     raise_spending_alerts(), unchanged. Both triggers are replaced in
+--     this transaction: no statement goes unposted or unwatched.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -472,7 +481,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
 
 CREATE FUNCTION rating.reprice(
 	"account_id" bigint, /* i64 */
@@ -600,3 +608,31 @@ COMMENT ON FUNCTION rating.keep_accounts_with_entries() IS 'Refuses (23503) dele
 CREATE TRIGGER accounts_keep_entries BEFORE DELETE ON rating.accounts
     FOR EACH ROW EXECUTE FUNCTION rating.keep_accounts_with_entries();
 COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with ledger entries is never deleted.';
+
+-- Posting small statements ------------------------------------------------------
+
+CREATE FUNCTION rating.post_usage() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
+ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION rating.post_usage() FROM PUBLIC;
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage, run by the trigger function rating.post_usage() for statements it does not post itself: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: posts a statement of at most two rows, of one account and drawing on no reservation, when the account has no spending floor, with kept plans (the entries rating.post_usage_charges() would write); runs rating.post_usage_charges() for every other statement.';
+
+DROP TRIGGER usage_post ON rating.usage;
+CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
+    REFERENCING NEW TABLE AS inserted_usage
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage();
+COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
+
+CREATE FUNCTION rating.watch_balances() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'watch_balances_trigger';
+ALTER FUNCTION rating.watch_balances() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION rating.watch_balances() FROM PUBLIC;
+COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'Internal: run by the trigger function rating.watch_balances() when balances may have crossed a threshold: records an alert for every threshold a balance crossed and sends it with NOTIFY on channel rating_alerts (delivered at commit, never after a rollback).';
+COMMENT ON FUNCTION rating.watch_balances() IS 'AFTER UPDATE statement trigger on rating.balances: for up to 8 updated balances, looks up with one kept query each whether any alert threshold was crossed, and runs rating.raise_spending_alerts() only if one was; runs it directly for larger statements.';
+
+DROP TRIGGER balances_alert ON rating.balances;
+CREATE TRIGGER balances_alert AFTER UPDATE ON rating.balances
+    REFERENCING OLD TABLE AS old_balances NEW TABLE AS new_balances
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.watch_balances();
+COMMENT ON TRIGGER balances_alert ON rating.balances IS 'Raises spending alerts when balances cross their thresholds.';

@@ -172,11 +172,16 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rating.post_usage_charges() IS 'AFTER INSERT statement trigger on rating.usage: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage, run by the trigger function rating.post_usage() for statements it does not post itself: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
+-- Rust (src/posting.rs): posts small statements itself and runs
+-- post_usage_charges() for the others.
+CREATE FUNCTION rating.post_usage() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: posts a statement of at most two rows, of one account and drawing on no reservation, when the account has no spending floor, with kept plans (the entries rating.post_usage_charges() would write); runs rating.post_usage_charges() for every other statement.';
 
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
     REFERENCING NEW TABLE AS inserted_usage
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage_charges();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.post_usage();
 COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges to the ledger and balances.';
 
 CREATE FUNCTION rating.raise_spending_alerts() RETURNS trigger
@@ -209,11 +214,17 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'AFTER UPDATE statement trigger on rating.balances: records an alert for every threshold a balance crossed and sends it with NOTIFY on channel rating_alerts (delivered at commit, never after a rollback).';
+COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'Internal: run by the trigger function rating.watch_balances() when balances may have crossed a threshold: records an alert for every threshold a balance crossed and sends it with NOTIFY on channel rating_alerts (delivered at commit, never after a rollback).';
+
+-- Rust (src/alerts.rs): runs raise_spending_alerts() only when a threshold
+-- may have been crossed.
+CREATE FUNCTION rating.watch_balances() RETURNS trigger
+    LANGUAGE c AS 'MODULE_PATHNAME', 'watch_balances_trigger';
+COMMENT ON FUNCTION rating.watch_balances() IS 'AFTER UPDATE statement trigger on rating.balances: for up to 8 updated balances, looks up with one kept query each whether any alert threshold was crossed, and runs rating.raise_spending_alerts() only if one was; runs it directly for larger statements.';
 
 CREATE TRIGGER balances_alert AFTER UPDATE ON rating.balances
     REFERENCING OLD TABLE AS old_balances NEW TABLE AS new_balances
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.raise_spending_alerts();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.watch_balances();
 COMMENT ON TRIGGER balances_alert ON rating.balances IS 'Raises spending alerts when balances cross their thresholds.';
 
 CREATE FUNCTION rating.post_entry(

@@ -36,6 +36,9 @@ COMMENT ON ROLE rating_reader IS 'pg_rating: reads the views.';
 -- trigger rate_usage gets no SET clause, which would cost a GUC save and
 -- restore per row; its queries name every object with its schema.
 ALTER FUNCTION rating.rate_usage() SECURITY DEFINER;
+-- The posting and alert triggers run once per statement: they can afford the SET.
+ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+ALTER FUNCTION rating.watch_balances() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION rating.quote(bigint, text, numeric, timestamptz, text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text)

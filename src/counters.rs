@@ -105,8 +105,9 @@ fn upsert(
             to_numeric(units).into(),
             included.map(to_numeric).into(),
         ];
+        // No row limit on a statement that writes: see posting.rs.
         client
-            .update(&*plan, Some(1), &args)?
+            .update(&*plan, None, &args)?
             .first()
             .get_one::<AnyNumeric>()
     })

@@ -10,6 +10,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod alerts;
 mod authorization;
 mod catalog;
 mod counters;
@@ -17,12 +18,14 @@ pub mod engine;
 mod errors;
 mod numeric;
 mod plans;
+mod posting;
 mod quote;
 mod rate_validation;
 mod repricing;
 mod settings;
 mod tariff_validation;
 mod tenancy;
+mod transition;
 mod usage;
 mod usage_columns;
 mod usage_trigger;

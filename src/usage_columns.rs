@@ -3,6 +3,8 @@
 //! row is read by position and rewritten with one `heap_modify_tuple`.
 
 use crate::errors::{raise, report_internal};
+use crate::usage::UsageError;
+use pgrx::datum::{FromDatum, IntoDatum, UnboxDatum};
 use pgrx::prelude::*;
 use pgrx::PgTupleDesc;
 use std::cell::Cell;
@@ -22,6 +24,8 @@ pub struct UsageColumns {
     pub billed_quantity: NonZeroUsize,
     pub breakdown: NonZeroUsize,
     pub rated_at: NonZeroUsize,
+    pub usage_id: NonZeroUsize,
+    pub reservation_id: NonZeroUsize,
     /// Since 0.2.0; a database not yet updated has neither.
     pub status: Option<NonZeroUsize>,
     pub hold_reason: Option<NonZeroUsize>,
@@ -76,6 +80,8 @@ fn resolve(tupdesc: PgTupleDesc<'_>) -> UsageColumns {
         billed_quantity: required("billed_quantity"),
         breakdown: required("breakdown"),
         rated_at: required("rated_at"),
+        usage_id: required("usage_id"),
+        reservation_id: required("reservation_id"),
         status: find("status"),
         hold_reason: find("hold_reason"),
     }
@@ -107,4 +113,24 @@ pub fn replaced(
             replace.as_mut_ptr(),
         )
     }
+}
+
+/// A column of the row, by position.
+pub fn column<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, at: NonZeroUsize) -> Option<T>
+where
+    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
+{
+    row.get_by_index::<T>(at)
+        .unwrap_or_else(|e| raise(report_internal(format!("usage column {at}: {e}"))))
+}
+
+pub fn required<'t, T>(
+    row: &'t PgHeapTuple<'_, AllocatedByPostgres>,
+    at: NonZeroUsize,
+    name: &'static str,
+) -> T
+where
+    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
+{
+    column(row, at).unwrap_or_else(|| raise(UsageError::NullColumn(name)))
 }

@@ -10,33 +10,13 @@ use crate::numeric::to_numeric;
 use crate::settings::{Unratable, UNRATABLE};
 use crate::tenancy::check_account_access;
 use crate::usage::{self, Rated, UsageError, UsageInput};
-use crate::usage_columns::{self, UsageColumns};
-use pgrx::datum::{FromDatum, IntoDatum, UnboxDatum};
+use crate::usage_columns::{self, column, required, UsageColumns};
+use pgrx::datum::IntoDatum;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, PgTupleDesc};
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
-
-/// A column of the row, by position.
-fn column<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, at: NonZeroUsize) -> Option<T>
-where
-    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
-{
-    row.get_by_index::<T>(at)
-        .unwrap_or_else(|e| raise(report_internal(format!("usage column {at}: {e}"))))
-}
-
-fn required<'t, T>(
-    row: &'t PgHeapTuple<'_, AllocatedByPostgres>,
-    at: NonZeroUsize,
-    name: &'static str,
-) -> T
-where
-    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
-{
-    column(row, at).unwrap_or_else(|| raise(UsageError::NullColumn(name)))
-}
 
 fn read(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> UsageInput {
     UsageInput {

@@ -1,0 +1,134 @@
+//! For the Rust statement triggers that take the common small statement
+//! themselves: reading their transition tables without SQL, and running the
+//! set-based PL/pgSQL trigger function that does the same job, with the
+//! same trigger call, for every other statement.
+
+use crate::errors::{raise, report_internal};
+use pgrx::prelude::*;
+use pgrx::PgTupleDesc;
+use std::ffi::CStr;
+
+/// Whether a transition table has at most `most` rows.
+pub fn has_at_most(store: *mut pg_sys::Tuplestorestate, most: i64) -> bool {
+    !store.is_null() && unsafe { pg_sys::tuplestore_tuple_count(store) } <= most
+}
+
+/// Calls `visit` with each row of a transition table of `relation` until it
+/// returns false.
+pub fn for_each_row(
+    store: *mut pg_sys::Tuplestorestate,
+    relation: pg_sys::Relation,
+    mut visit: impl FnMut(&PgHeapTuple<'_, AllocatedByPostgres>) -> bool,
+) {
+    unsafe {
+        let tupdesc = (*relation).rd_att;
+        // A read pointer of our own: other triggers read the same store.
+        let reader = pg_sys::tuplestore_alloc_read_pointer(store, pg_sys::EXEC_FLAG_REWIND as i32);
+        pg_sys::tuplestore_select_read_pointer(store, reader);
+        pg_sys::tuplestore_rescan(store);
+        let slot = pg_sys::MakeSingleTupleTableSlot(tupdesc, &pg_sys::TTSOpsMinimalTuple);
+        while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
+            let mut copied = false;
+            let tuple = pg_sys::ExecFetchSlotHeapTuple(slot, false, &mut copied);
+            let row = PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), tuple);
+            if !visit(&row) {
+                break;
+            }
+        }
+        pg_sys::ExecDropSingleTupleTableSlot(slot);
+        pg_sys::tuplestore_select_read_pointer(store, 0);
+    }
+}
+
+/// The trigger call's data, refusing a call that is not a statement
+/// trigger with transition tables.
+///
+/// # Safety
+/// `fcinfo` is a function call from PostgreSQL.
+pub unsafe fn statement_trigger_data<'a>(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+) -> &'a pg_sys::TriggerData {
+    let context = unsafe { (*fcinfo).context };
+    let is_trigger =
+        !context.is_null() && unsafe { (*context).type_ } == pg_sys::NodeTag::T_TriggerData;
+    if !is_trigger {
+        raise(report_internal(format!(
+            "{name} must be called as a trigger"
+        )));
+    }
+    let data = unsafe { &*(context as *const pg_sys::TriggerData) };
+    if data.tg_newtable.is_null() {
+        raise(report_internal(format!(
+            "{name} must be an AFTER statement trigger with a NEW TABLE"
+        )));
+    }
+    data
+}
+
+/// The function `signature` (e.g. `rating.f()`).
+pub fn function_oid(signature: &CStr) -> pg_sys::Oid {
+    let name = pg_sys::Datum::from(signature.as_ptr());
+    unsafe { pgrx::direct_function_call(pg_sys::regprocedurein, &[Some(name)]) }
+        .unwrap_or_else(|| raise(report_internal(format!("no function {signature:?}"))))
+}
+
+/// Runs the trigger `take_small`, which takes the statement itself and
+/// returns InvalidOid, or returns the set-based trigger function to run in
+/// its place, with the same trigger call.
+///
+/// # Safety
+/// `fcinfo` is a trigger call. No value here needs dropping, and none may:
+/// an ERROR that the set-based function raises longjmps straight back to
+/// PostgreSQL past this frame, keeping its SQLSTATE. (Caught by pgrx, an
+/// SQLSTATE it does not know, such as RT001, would become XX000.)
+pub unsafe fn small_or_set_based(
+    fcinfo: pg_sys::FunctionCallInfo,
+    take_small: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Oid,
+) -> pg_sys::Datum {
+    unsafe {
+        let set_based = take_small(fcinfo);
+        if set_based != pg_sys::InvalidOid {
+            let mut flinfo = std::mem::MaybeUninit::<pg_sys::FmgrInfo>::zeroed();
+            pg_sys::fmgr_info(set_based, flinfo.as_mut_ptr());
+            let mut flinfo = flinfo.assume_init();
+            let mut call = std::mem::MaybeUninit::<pg_sys::FunctionCallInfoBaseData>::zeroed();
+            let call = call.as_mut_ptr();
+            (*call).flinfo = &mut flinfo;
+            (*call).context = (*fcinfo).context;
+            (*call).fncollation = pg_sys::InvalidOid;
+            (*call).nargs = 0;
+            if let Some(function) = flinfo.fn_addr {
+                function(call);
+            }
+        }
+        // An AFTER trigger returns a null pointer (not an SQL NULL).
+        pg_sys::Datum::from(0)
+    }
+}
+
+/// Exports a statement trigger function for `CREATE FUNCTION ... LANGUAGE c
+/// AS 'MODULE_PATHNAME', 'symbol'`, running [`small_or_set_based`] with
+/// `take_small`. Written out rather than with `#[pg_trigger]`, whose
+/// wrapper would catch the set-based function's errors.
+macro_rules! small_or_set_based_trigger {
+    ($symbol:ident, $finfo:ident, $take_small:path) => {
+        #[no_mangle]
+        #[doc(hidden)]
+        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
+            const V1: pgrx::pg_sys::Pg_finfo_record =
+                pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
+            &V1
+        }
+
+        /// # Safety
+        /// Called by PostgreSQL as a trigger.
+        #[no_mangle]
+        pub unsafe extern "C-unwind" fn $symbol(
+            fcinfo: pgrx::pg_sys::FunctionCallInfo,
+        ) -> pgrx::pg_sys::Datum {
+            unsafe { $crate::transition::small_or_set_based(fcinfo, $take_small) }
+        }
+    };
+}
+pub(crate) use small_or_set_based_trigger;
