@@ -110,13 +110,22 @@ fn verification_finds_a_balance_that_drifted_from_its_ledger() {
 }
 
 #[pg_test]
-fn an_account_with_ledger_entries_is_never_deleted() {
+fn an_account_with_usage_or_ledger_entries_is_never_deleted() {
     fixture();
     run("SELECT rating.post_payment(3002, 5.00, 'topup-keep')");
     let refused = error_of("DELETE FROM rating.accounts WHERE account_id = 3002");
-    assert!(refused.starts_with("23503: account 3002 has ledger entries and cannot be deleted"), "{refused}");
+    assert!(refused.starts_with("23503: account 3002 has usage or ledger entries and cannot be deleted"), "{refused}");
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE account_id = 3002"), 1);
     assert_eq!(balance(3002), "5.00");
+    // Held usage has no ledger entry, and still keeps its account.
+    run("SET LOCAL pg_rating.unratable = hold");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())");
+    assert_eq!(text("SELECT status FROM rating.usage WHERE account_id = 3003"), "held");
+    let refused = error_of("DELETE FROM rating.accounts WHERE account_id = 3003");
+    assert!(refused.starts_with("23503: account 3003 has usage or ledger entries"), "{refused}");
+    // Usage for an account that does not exist is refused by rating.
+    let unknown = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3998, 'sms', 1, now())");
+    assert!(unknown.starts_with("23503: "), "{unknown}");
     // An account nothing was ever posted to goes, with its balance row.
     run("INSERT INTO rating.accounts (account_id, name, currency) VALUES (3999, 'opened by mistake', 'EUR')");
     run("DELETE FROM rating.accounts WHERE account_id = 3999");

@@ -41,6 +41,10 @@
 --     large statement, although only pg_rating's functions write entries,
 --     each after locking the account's balance row (which has its key).
 --     Every existing entry names an existing account: the key held until now.
+--     Usage's key to accounts goes the same way (the rating trigger has
+--     always looked the account up first, and refuses an unknown one with
+--     the key's SQLSTATE); the trigger now also refuses deleting an account
+--     with usage, after waiting for any transaction inserting usage for it.
 --   * Posting: the trigger usage_post now runs the Rust rating.post_usage(),
 --     which posts a statement of a few rows for one account itself (three
 --     kept plans) and hands every other statement to post_usage_charges(),
@@ -50,6 +54,10 @@
 --     whether any threshold was crossed before running
 --     raise_spending_alerts(), unchanged. Both triggers are replaced in
 --     this transaction: no statement goes unposted or unwatched.
+--   * The ledger's idempotency key is unique through a partial index that
+--     leaves out entries without a key (every charge and reversal) instead
+--     of a constraint over all entries: the same rule, one index entry less
+--     per charge. The index is built anew, reading the ledger once.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -473,10 +481,12 @@ BEGIN
                   HINT = 'Top up the account (rating.post_payment), raise its credit_limit, or set limit_policy = ''flag''.';
     END IF;
     IF outcome.posted <> outcome.rated THEN
-        -- Only possible if an account lost its balance row: refuse rather
-        -- than accept usage that is not on the ledger.
-        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', outcome.rated, outcome.posted
-            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
+        -- An account was deleted, with its balance row, after its usage was
+        -- rated (or lost the row otherwise): refuse rather than accept usage
+        -- that is not on the ledger.
+        RAISE EXCEPTION '% usage rows were rated but only % posted: an account lost its balance row during the statement', outcome.rated, outcome.posted
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Was an account deleted meanwhile? Every account needs its row in rating.balances.';
     END IF;
     RETURN NULL;
 END
@@ -582,32 +592,41 @@ REVOKE ALL ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) FROM PUB
 COMMENT ON FUNCTION rating.reprice(bigint, timestamptz, timestamptz) IS 'Internal: the account''s rated usage of [period_start, period_end) priced again with the tariffs as they now stand, with every row counted in the same billing month as one of them (replayed in usage order from the start of the month, whose counters it sets to the replay''s totals). Called by rating.rerate() under the account''s balance lock.';
 COMMENT ON FUNCTION rating.rerate(bigint, timestamptz, timestamptz) IS 'Prices the account''s rated usage that occurred in [period_start, period_end) again with the tariffs as they now stand. For every row whose charge, tariff, rate or billed quantity changes it posts a reversal of the current charge and a replacement charge (never editing an entry) and updates the usage row''s rating columns. Returns the rows rerated and the net change of the balance; a second call with the same tariffs rerates nothing. Limits are not applied to corrections. Usage priced against the count of its billing month''s units (tiers, allowances) is repriced by whole months, replayed in the order it was counted, and the month''s counters are set to the replay''s totals.';
 
--- The ledger's account key ------------------------------------------------------
+-- The account keys of the ledger and usage ---------------------------------------
 
 ALTER TABLE rating.ledger DROP CONSTRAINT ledger_account_id_fkey;
 COMMENT ON COLUMN rating.ledger.account_id IS 'The account. Only pg_rating''s posting functions write entries, each after locking the account''s balance row; an account with entries cannot be deleted (trigger accounts_keep_entries).';
 
--- The ledger names its account without a foreign key: a key would check
--- every entry (one query per row) although only pg_rating's own functions
--- write entries, each after locking the account's balance row. This takes
--- the key's other job: an account with entries is never deleted.
+ALTER TABLE rating.usage DROP CONSTRAINT usage_account_id_fkey;
+COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service; rating refuses an unknown account (23503), and an account with usage cannot be deleted (trigger accounts_keep_entries).';
+
+-- Usage and the ledger name their account without a foreign key: a key
+-- checks every row with a query of its own, while the rating trigger has
+-- already found the account (it must, to price the row) and only
+-- pg_rating's own functions write entries. This takes the keys' other job:
+-- an account with usage or entries is never deleted. A transaction that is
+-- inserting usage for the account holds its balance row (rated rows) or a
+-- KEY SHARE lock on it (held rows) until it ends; the DELETE waits for it,
+-- and then sees its rows.
 CREATE FUNCTION rating.keep_accounts_with_entries() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
-        RAISE EXCEPTION 'account % has ledger entries and cannot be deleted', OLD.account_id
+    PERFORM FROM rating.balances b WHERE b.account_id = OLD.account_id FOR UPDATE;
+    IF EXISTS (SELECT FROM rating.usage u WHERE u.account_id = OLD.account_id)
+       OR EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
+        RAISE EXCEPTION 'account % has usage or ledger entries and cannot be deleted', OLD.account_id
             USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Ledger entries are kept for good, and so is their account.';
+                  HINT = 'Usage and ledger entries are kept for good, and so is their account.';
     END IF;
     RETURN OLD;
 END
 $$;
-COMMENT ON FUNCTION rating.keep_accounts_with_entries() IS 'Refuses (23503) deleting an account that has ledger entries: the foreign key the ledger does without.';
+COMMENT ON FUNCTION rating.keep_accounts_with_entries() IS 'Refuses (23503) deleting an account that has usage or ledger entries: the foreign keys usage and the ledger do without.';
 CREATE TRIGGER accounts_keep_entries BEFORE DELETE ON rating.accounts
     FOR EACH ROW EXECUTE FUNCTION rating.keep_accounts_with_entries();
-COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with ledger entries is never deleted.';
+COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with usage or ledger entries is never deleted.';
 
 -- Posting small statements ------------------------------------------------------
 
@@ -636,3 +655,10 @@ CREATE TRIGGER balances_alert AFTER UPDATE ON rating.balances
     REFERENCING OLD TABLE AS old_balances NEW TABLE AS new_balances
     FOR EACH STATEMENT EXECUTE FUNCTION rating.watch_balances();
 COMMENT ON TRIGGER balances_alert ON rating.balances IS 'Raises spending alerts when balances cross their thresholds.';
+
+-- The ledger's idempotency keys ------------------------------------------------
+
+ALTER TABLE rating.ledger DROP CONSTRAINT ledger_idempotency_key_unique;
+CREATE UNIQUE INDEX ledger_idempotency_key_unique ON rating.ledger (account_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+COMMENT ON INDEX rating.ledger_idempotency_key_unique IS 'A caller''s key posts once per account. Charges and reversals carry none and are left out, which spares an index entry per charge.';

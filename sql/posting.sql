@@ -164,10 +164,12 @@ BEGIN
                   HINT = 'Top up the account (rating.post_payment), raise its credit_limit, or set limit_policy = ''flag''.';
     END IF;
     IF outcome.posted <> outcome.rated THEN
-        -- Only possible if an account lost its balance row: refuse rather
-        -- than accept usage that is not on the ledger.
-        RAISE EXCEPTION 'pg_rating: % usage rows were rated but % ledger entries posted', outcome.rated, outcome.posted
-            USING ERRCODE = 'XX000', HINT = 'Every account needs its row in rating.balances.';
+        -- An account was deleted, with its balance row, after its usage was
+        -- rated (or lost the row otherwise): refuse rather than accept usage
+        -- that is not on the ledger.
+        RAISE EXCEPTION '% usage rows were rated but only % posted: an account lost its balance row during the statement', outcome.rated, outcome.posted
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Was an account deleted meanwhile? Every account needs its row in rating.balances.';
     END IF;
     RETURN NULL;
 END

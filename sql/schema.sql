@@ -269,7 +269,8 @@ COMMENT ON COLUMN rating.reservations.created_at IS 'When the funds were reserve
 COMMENT ON COLUMN rating.reservations.closed_at IS 'When the reservation was released or marked expired.';
 
 CREATE TABLE rating.usage (
-    account_id      bigint NOT NULL REFERENCES rating.accounts (account_id),
+    -- No foreign key: see rating.keep_accounts_with_entries().
+    account_id      bigint NOT NULL,
     usage_id        bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
     event_id        text,
     service         text NOT NULL,
@@ -298,7 +299,7 @@ CREATE TABLE rating.usage (
     CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object')
 );
 COMMENT ON TABLE rating.usage IS 'One row per usage event. INSERT (single, multi-row, INSERT ... SELECT or COPY) prices each row and posts it to the ledger in the same transaction; the rating columns are filled in by pg_rating, not by the sender.';
-COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service.';
+COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service; rating refuses an unknown account (23503), and an account with usage cannot be deleted (trigger accounts_keep_entries).';
 COMMENT ON COLUMN rating.usage.usage_id IS 'Generated identifier of the row; referenced by its ledger entry.';
 COMMENT ON COLUMN rating.usage.event_id IS 'The sender''s idempotency key, unique per account: a retried event is rejected (23505) or skipped with ON CONFLICT DO NOTHING.';
 COMMENT ON COLUMN rating.usage.service IS 'Service used; must have a rate in the account''s tariff.';
@@ -338,7 +339,6 @@ CREATE TABLE rating.ledger (
     late              boolean NOT NULL DEFAULT false,
     posted_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, entry_no),
-    CONSTRAINT ledger_idempotency_key_unique UNIQUE (account_id, idempotency_key),
     CONSTRAINT ledger_corrects_an_entry FOREIGN KEY (account_id, corrects_entry_no)
         REFERENCES rating.ledger (account_id, entry_no),
     CONSTRAINT ledger_charge_names_usage CHECK ((kind IN ('charge', 'reversal')) = (usage_id IS NOT NULL)),
@@ -370,6 +370,9 @@ COMMENT ON INDEX rating.ledger_one_charge_per_usage IS 'A usage row is charged o
 CREATE UNIQUE INDEX ledger_one_rerating_per_entry ON rating.ledger (account_id, corrects_entry_no, kind)
     WHERE usage_id IS NOT NULL AND corrects_entry_no IS NOT NULL;
 COMMENT ON INDEX rating.ledger_one_rerating_per_entry IS 'A charge is reversed and replaced at most once.';
+CREATE UNIQUE INDEX ledger_idempotency_key_unique ON rating.ledger (account_id, idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+COMMENT ON INDEX rating.ledger_idempotency_key_unique IS 'A caller''s key posts once per account. Charges and reversals carry none and are left out, which spares an index entry per charge.';
 
 CREATE TABLE rating.alert_thresholds (
     account_id bigint NOT NULL REFERENCES rating.accounts (account_id) ON DELETE CASCADE,

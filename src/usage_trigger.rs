@@ -7,6 +7,7 @@
 use crate::counters::Counting;
 use crate::errors::{raise, report_internal};
 use crate::numeric::to_numeric;
+use crate::plans::{kept, INT8};
 use crate::settings::{Unratable, UNRATABLE};
 use crate::tenancy::check_account_access;
 use crate::usage::{self, Rated, UsageError, UsageInput};
@@ -77,6 +78,22 @@ fn write<'a>(
     rewritten(trigger, &values)
 }
 
+const LOCK_ACCOUNT_KEY: &str = include_str!("../sql/queries/lock_account_key.sql");
+
+/// A held row posts nothing, so takes no balance lock: it locks the account
+/// against deletion instead (usage has no foreign key to do it).
+fn lock_account_key(account_id: i64) {
+    Spi::connect_mut(|client| {
+        let lock = kept(client, LOCK_ACCOUNT_KEY, &[INT8], true)?;
+        client.update(&*lock, None, &[account_id.into()]).map(drop)
+    })
+    .unwrap_or_else(|e: pgrx::spi::SpiError| {
+        raise(report_internal(format!(
+            "locking account {account_id}: {e}"
+        )))
+    });
+}
+
 /// The row as stored when no tariff can price it: held, with the reason the
 /// rejection would have given, and no charge.
 fn hold<'a>(
@@ -117,6 +134,7 @@ fn rate_usage<'a>(
     // trigger; the error must not tell a tenant about that account first.
     check_account_access(input.account_id);
     if error.is_unratable() && at.status.is_some() && UNRATABLE.get() == Unratable::Hold {
+        lock_account_key(input.account_id);
         Ok(Some(hold(trigger, &at, error)))
     } else {
         raise(error)

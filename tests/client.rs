@@ -683,3 +683,49 @@ fn sessions_racing_on_a_tiered_counter_count_every_unit_once() {
     );
     assert_books_balance(&mut setup);
 }
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn deleting_an_account_waits_for_usage_being_inserted_and_then_refuses() {
+    let database = TestDatabase::create("client_keep_accounts");
+    // 3002 is rated (and posts); 3003 has no subscription, so its row is held.
+    for (account, setting) in [(3002, "reject"), (3003, "hold")] {
+        let mut inserting = database.connect();
+        let mut transaction = inserting.transaction().unwrap();
+        transaction
+            .batch_execute(&format!(
+                "SET LOCAL pg_rating.unratable = {setting};
+                 INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account}, 'sms', 1, now())"
+            ))
+            .unwrap();
+        let mut deleting = database.connect();
+        let delete = std::thread::spawn(move || {
+            deleting
+                .batch_execute(&format!(
+                    "DELETE FROM rating.accounts WHERE account_id = {account}"
+                ))
+                .expect_err("an account with usage is kept")
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !delete.is_finished(),
+            "account {account}: the DELETE waits for the inserting transaction"
+        );
+        transaction.commit().unwrap();
+        let error = delete.join().unwrap();
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::FOREIGN_KEY_VIOLATION),
+            "account {account}: {error}"
+        );
+    }
+    let mut client = database.connect();
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM rating.usage u JOIN rating.accounts a USING (account_id)"
+        ),
+        2
+    );
+    assert_books_balance(&mut client);
+}
