@@ -7,7 +7,7 @@
 
 use super::calendar::{instant, local, zone};
 use super::{RatingError, TariffError, Timestamp};
-use chrono::{Datelike, Duration, NaiveDate, Timelike};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
@@ -112,13 +112,13 @@ impl TimeBands {
         }))
     }
 
-    /// The band in force at `at`, and the instant that band's stretch ends.
-    fn band_at(&self, at: Timestamp) -> Result<(usize, Timestamp), RatingError> {
+    /// The band in force at `at`, the local time, and the second of its day
+    /// at which that band's stretch ends.
+    fn band_of_day(&self, at: Timestamp) -> Result<(usize, NaiveDateTime, u32), RatingError> {
         let local = local(self.zone, at)?;
         let date = local.date();
-        let midnight = date.and_time(chrono::NaiveTime::MIN);
-        let (band, ends) = match self.holidays.get(&date) {
-            Some(&band) => (band, SECONDS_PER_DAY),
+        match self.holidays.get(&date) {
+            Some(&band) => Ok((band, local, SECONDS_PER_DAY)),
             None => {
                 let second = local.num_seconds_from_midnight();
                 let day = &self.week[date.weekday().num_days_from_monday() as usize];
@@ -127,9 +127,15 @@ impl TimeBands {
                     .iter()
                     .find(|(starts, ends, _)| *starts <= second && second < *ends)
                     .ok_or(RatingError::BeyondTimeZone(at))?;
-                (band, ends)
+                Ok((band, local, ends))
             }
-        };
+        }
+    }
+
+    /// The band in force at `at`, and the instant that band's stretch ends.
+    fn band_at(&self, at: Timestamp) -> Result<(usize, Timestamp), RatingError> {
+        let (band, local, ends) = self.band_of_day(at)?;
+        let midnight = local.date().and_time(chrono::NaiveTime::MIN);
         let end = instant(self.zone, midnight + Duration::seconds(i64::from(ends)))
             .ok_or(RatingError::BeyondTimeZone(at))?;
         // Never stand still, whatever the zone's history does.
@@ -138,7 +144,8 @@ impl TimeBands {
 
     /// The band in force at `at`.
     pub fn band(&self, at: Timestamp) -> Result<&str, RatingError> {
-        self.band_at(at).map(|(band, _)| self.names[band].as_str())
+        self.band_of_day(at)
+            .map(|(band, _, _)| self.names[band].as_str())
     }
 
     /// Cuts `seconds` starting at `from` where the band changes; the parts'
