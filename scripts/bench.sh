@@ -6,8 +6,8 @@
 # are printed: medians of BENCH_REPEAT runs, ratios of those medians.
 #
 #   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
-#   BENCH_PGBENCH_SECONDS=5  BENCH_MEMORY_ROWS=10000000  BENCH_PORT=55440
-#   BENCH_SECTIONS=1234 (which of the four parts below to run)
+#   BENCH_PGBENCH_SECONDS=5  BENCH_CPU_STATEMENTS=5000  BENCH_MEMORY_ROWS=10000000
+#   BENCH_PORT=55440  BENCH_SECTIONS=12345 (which of the five parts below to run)
 #
 # A benchmark, not a test: it fails only if something breaks, never on a
 # figure. Works as root and as a user with sudo.
@@ -19,9 +19,10 @@ REPEAT=${BENCH_REPEAT:-3}
 BATCH_ROWS=${BENCH_BATCH_ROWS:-200000}
 COPY_ROWS=${BENCH_COPY_ROWS:-1000000}
 PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
+CPU_STATEMENTS=${BENCH_CPU_STATEMENTS:-5000}
 MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
 PORT=${BENCH_PORT:-55440}
-SECTIONS=${BENCH_SECTIONS:-1234}
+SECTIONS=${BENCH_SECTIONS:-12345}
 wants() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 COLUMNS_OF_USAGE="account_id, service, quantity, occurred_at, destination"
@@ -79,6 +80,9 @@ report() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
+# Every usage row has its one ledger entry, and the balances sum the ledger.
+BOOKS_BALANCE="SELECT (SELECT count(*) FROM rating.usage) = (SELECT count(*) FROM rating.ledger)
+                  AND (SELECT sum(balance) FROM rating.balances) = (SELECT coalesce(sum(amount), 0) FROM rating.ledger)"
 declare -A TABLE=([plain]=bench.plain_usage [pg_rating]=rating.usage [plpgsql]=bench.ref_usage)
 SYSTEMS=(plain pg_rating plpgsql)
 
@@ -132,15 +136,31 @@ tps() { # TABLE CLIENTS ACCOUNTS
     fi
     sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$output"
 }
-# Every usage row has its one ledger entry, and the balances sum the ledger.
-BOOKS_BALANCE="SELECT (SELECT count(*) FROM rating.usage) = (SELECT count(*) FROM rating.ledger)
-                  AND (SELECT sum(balance) FROM rating.balances) = (SELECT coalesce(sum(amount), 0) FROM rating.ledger)"
 for accounts in 100000 10; do
     for clients in 1 2 8; do
         for system in "${SYSTEMS[@]}"; do
             runs=$(for _ in $(seq "$REPEAT"); do tps "${TABLE[$system]}" "$clients" "$accounts"; done | median)
             report "pgbench, $clients clients, $accounts accounts" "$system" "$runs"
         done
+    done
+done
+fi
+
+if wants 4; then
+say "4. Backend CPU per single-row autocommit INSERT in one session, $CPU_STATEMENTS statements (statements per CPU-second, median of $REPEAT)"
+echo "  (inside the server, so neither client, network nor the machine's other load counts: bench/cpu_per_statement.sql)"
+TICKS=$(getconf CLK_TCK)
+for accounts in 100000 10; do
+    for system in "${SYSTEMS[@]}"; do
+        runs=$(for _ in $(seq "$REPEAT"); do
+            sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
+            sql -v table="${TABLE[$system]}" -v statements="$CPU_STATEMENTS" -v accounts="$accounts" \
+                -v ticks="$TICKS" -f bench/cpu_per_statement.sql | tail -n 1
+            if [ "$system" = pg_rating ] && [ "$(sql -c "$BOOKS_BALANCE")" != t ]; then
+                echo "CPU per INSERT, $accounts accounts: the books do not balance" >>"$PROBLEMS"
+            fi
+        done | median)
+        report "CPU per INSERT, $accounts accounts" "$system" "$runs"
     done
 done
 fi
@@ -166,8 +186,8 @@ if wants 3; then
     echo "  each usage row had its ledger entry and the balances summed the ledger"
 fi
 
-if wants 4; then
-say "4. Backend memory over $MEMORY_ROWS rated rows in one session (batches of 100,000, autocommit)"
+if wants 5; then
+say "5. Backend memory over $MEMORY_ROWS rated rows in one session (batches of 100,000, autocommit)"
 echo "  (private memory of the backend, RssAnon, and what its memory contexts hold; shared buffers"
 echo "  are not the backend's own and are left out)"
 sql -c "CALL bench.reset()" >/dev/null
