@@ -8,9 +8,7 @@
 
 use crate::errors::{raise, report_internal};
 use crate::plans::{kept, INT8, NUMERIC};
-use crate::transition::{
-    for_each_row, function_oid, has_at_most, small_or_set_based_trigger, statement_trigger_data,
-};
+use crate::transition::{for_each_row, has_at_most, small_or_set_based_trigger};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 
@@ -21,24 +19,20 @@ const CROSSES_THRESHOLD: &str = include_str!("../sql/queries/crosses_alert_thres
 /// moving 1 to 16 balances; even at 8 to 16).
 const MAX_PROBED_BALANCES: i64 = 8;
 
-small_or_set_based_trigger!(
-    watch_balances_trigger,
-    pg_finfo_watch_balances_trigger,
-    watch_few_balances
-);
+small_or_set_based_trigger! {
+    symbol: watch_balances_trigger,
+    finfo: pg_finfo_watch_balances_trigger,
+    name: "rating.watch_balances()",
+    take_small: few_balances_crossed_nothing,
+    otherwise: c"rating.raise_spending_alerts()",
+}
 
-/// Done if the statement moved few balances and none crossed a threshold;
-/// else names the function that raises the alerts.
-#[pg_guard]
-unsafe extern "C-unwind" fn watch_few_balances(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
-    let data = unsafe { statement_trigger_data(fcinfo, "rating.watch_balances()") };
+/// Whether the statement moved few balances and none crossed a threshold;
+/// otherwise `rating.raise_spending_alerts()` runs.
+fn few_balances_crossed_nothing(data: &pg_sys::TriggerData) -> bool {
     let few = has_at_most(data.tg_oldtable, MAX_PROBED_BALANCES)
         && has_at_most(data.tg_newtable, MAX_PROBED_BALANCES);
-    if few && !any_threshold_crossed(data) {
-        pg_sys::InvalidOid
-    } else {
-        function_oid(c"rating.raise_spending_alerts()")
-    }
+    few && !any_threshold_crossed(data)
 }
 
 /// (account, balance) of each row of a transition table, in its order.

@@ -12,9 +12,7 @@
 
 use crate::errors::{raise, report_internal};
 use crate::plans::{kept, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
-use crate::transition::{
-    for_each_row, function_oid, has_at_most, small_or_set_based_trigger, statement_trigger_data,
-};
+use crate::transition::{for_each_row, has_at_most, small_or_set_based_trigger};
 use crate::usage_columns::{self, column, required, UsageColumns};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
@@ -52,28 +50,23 @@ enum Posting {
     SetBased,
 }
 
-small_or_set_based_trigger!(
-    post_usage_trigger,
-    pg_finfo_post_usage_trigger,
-    post_small_statement
-);
+small_or_set_based_trigger! {
+    symbol: post_usage_trigger,
+    finfo: pg_finfo_post_usage_trigger,
+    name: "rating.post_usage()",
+    take_small: post_small_statement,
+    otherwise: c"rating.post_usage_charges()",
+}
 
-/// Posts the statement if it is small; else names the set-based function.
-#[pg_guard]
-unsafe extern "C-unwind" fn post_small_statement(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
-    let data = unsafe { statement_trigger_data(fcinfo, "rating.post_usage()") };
-    let posted = match posting(data) {
+/// Posts the statement if it is small; false leaves it to the set-based path.
+fn post_small_statement(data: &pg_sys::TriggerData) -> bool {
+    match posting(data) {
         Posting::Nothing => true,
         Posting::Direct {
             account_id,
             charges,
         } => post_directly(account_id, &charges),
         Posting::SetBased => false,
-    };
-    if posted {
-        pg_sys::InvalidOid
-    } else {
-        function_oid(c"rating.post_usage_charges()")
     }
 }
 

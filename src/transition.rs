@@ -45,7 +45,7 @@ pub fn for_each_row(
 ///
 /// # Safety
 /// `fcinfo` is a function call from PostgreSQL.
-pub unsafe fn statement_trigger_data<'a>(
+unsafe fn statement_trigger_data<'a>(
     fcinfo: pg_sys::FunctionCallInfo,
     name: &str,
 ) -> &'a pg_sys::TriggerData {
@@ -67,15 +67,35 @@ pub unsafe fn statement_trigger_data<'a>(
 }
 
 /// The function `signature` (e.g. `rating.f()`).
-pub fn function_oid(signature: &CStr) -> pg_sys::Oid {
+fn function_oid(signature: &CStr) -> pg_sys::Oid {
     let name = pg_sys::Datum::from(signature.as_ptr());
     unsafe { pgrx::direct_function_call(pg_sys::regprocedurein, &[Some(name)]) }
         .unwrap_or_else(|| raise(report_internal(format!("no function {signature:?}"))))
 }
 
-/// Runs the trigger `take_small`, which takes the statement itself and
-/// returns InvalidOid, or returns the set-based trigger function to run in
-/// its place, with the same trigger call.
+/// The set-based trigger function `set_based` to run, or InvalidOid when
+/// `take_small` took the statement itself (returned true). The trigger
+/// `name` is for the message if the call is no statement trigger.
+///
+/// # Safety
+/// `fcinfo` is a function call from PostgreSQL; to be called under
+/// `#[pg_guard]`, as [`small_or_set_based_trigger`] does.
+pub unsafe fn set_based_unless_taken(
+    fcinfo: pg_sys::FunctionCallInfo,
+    name: &str,
+    take_small: fn(&pg_sys::TriggerData) -> bool,
+    set_based: &CStr,
+) -> pg_sys::Oid {
+    let data = unsafe { statement_trigger_data(fcinfo, name) };
+    if take_small(data) {
+        pg_sys::InvalidOid
+    } else {
+        function_oid(set_based)
+    }
+}
+
+/// Runs `choose` (a guarded [`set_based_unless_taken`]), then the
+/// set-based trigger function it names, if any, with the same trigger call.
 ///
 /// # Safety
 /// `fcinfo` is a trigger call. No value here needs dropping, and none may:
@@ -84,10 +104,10 @@ pub fn function_oid(signature: &CStr) -> pg_sys::Oid {
 /// SQLSTATE it does not know, such as RT001, would become XX000.)
 pub unsafe fn small_or_set_based(
     fcinfo: pg_sys::FunctionCallInfo,
-    take_small: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Oid,
+    choose: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Oid,
 ) -> pg_sys::Datum {
     unsafe {
-        let set_based = take_small(fcinfo);
+        let set_based = choose(fcinfo);
         if set_based != pg_sys::InvalidOid {
             let mut flinfo = std::mem::MaybeUninit::<pg_sys::FmgrInfo>::zeroed();
             pg_sys::fmgr_info(set_based, flinfo.as_mut_ptr());
@@ -108,11 +128,18 @@ pub unsafe fn small_or_set_based(
 }
 
 /// Exports a statement trigger function for `CREATE FUNCTION ... LANGUAGE c
-/// AS 'MODULE_PATHNAME', 'symbol'`, running [`small_or_set_based`] with
-/// `take_small`. Written out rather than with `#[pg_trigger]`, whose
-/// wrapper would catch the set-based function's errors.
+/// AS 'MODULE_PATHNAME', 'symbol'`: `take_small(&TriggerData) -> bool`
+/// takes the statement or leaves it to the PL/pgSQL function `otherwise`.
+/// Written out rather than with `#[pg_trigger]`, whose wrapper would catch
+/// the set-based function's errors.
 macro_rules! small_or_set_based_trigger {
-    ($symbol:ident, $finfo:ident, $take_small:path) => {
+    (
+        symbol: $symbol:ident,
+        finfo: $finfo:ident,
+        name: $name:literal,
+        take_small: $take_small:path,
+        otherwise: $otherwise:literal $(,)?
+    ) => {
         #[no_mangle]
         #[doc(hidden)]
         pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
@@ -127,7 +154,21 @@ macro_rules! small_or_set_based_trigger {
         pub unsafe extern "C-unwind" fn $symbol(
             fcinfo: pgrx::pg_sys::FunctionCallInfo,
         ) -> pgrx::pg_sys::Datum {
-            unsafe { $crate::transition::small_or_set_based(fcinfo, $take_small) }
+            // Errors and panics of the Rust part end at this guard.
+            #[pgrx::pg_guard]
+            unsafe extern "C-unwind" fn set_based_unless_taken(
+                fcinfo: pgrx::pg_sys::FunctionCallInfo,
+            ) -> pgrx::pg_sys::Oid {
+                unsafe {
+                    $crate::transition::set_based_unless_taken(
+                        fcinfo,
+                        $name,
+                        $take_small,
+                        $otherwise,
+                    )
+                }
+            }
+            unsafe { $crate::transition::small_or_set_based(fcinfo, set_based_unless_taken) }
         }
     };
 }
