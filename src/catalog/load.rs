@@ -23,6 +23,7 @@ use std::str::FromStr;
 const LOAD_ACCOUNT: &str = include_str!("../../sql/queries/load_account.sql");
 const LOAD_TARIFF: &str = include_str!("../../sql/queries/load_tariff.sql");
 const LOAD_RATES: &str = include_str!("../../sql/queries/load_rates.sql");
+const LOAD_RATES_BEFORE_0_3: &str = include_str!("../../sql/queries/load_rates_before_0_3.sql");
 const LOAD_BAND_HOURS: &str = include_str!("../../sql/queries/load_band_hours.sql");
 const LOAD_HOLIDAYS: &str = include_str!("../../sql/queries/load_holidays.sql");
 const LOAD_RATE_TIERS: &str = include_str!("../../sql/queries/load_rate_tiers.sql");
@@ -124,9 +125,16 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
         } else {
             Default::default()
         };
+        // Read columns directly, not through a row-to-jsonb step that would
+        // tolerate missing ones: that step cost most of a 20,000-rate load.
+        let load_rates = if has_tables_of_0_3 {
+            LOAD_RATES
+        } else {
+            LOAD_RATES_BEFORE_0_3
+        };
         let mut rates = Vec::new();
         for row in client.select(
-            &*kept(client, LOAD_RATES, &[INT8], false)?,
+            &*kept(client, load_rates, &[INT8], false)?,
             None,
             &[tariff_id.into()],
         )? {
