@@ -223,6 +223,35 @@ fn small_and_set_based_posting_write_the_same_entries() {
 }
 
 #[pg_test]
+fn a_small_statement_after_a_large_one_reads_accounts_by_key() {
+    fixture();
+    run("INSERT INTO rating.accounts (account_id, name, currency)
+         SELECT 10000 + g, 'bulk ' || g, 'EUR' FROM generate_series(1, 3000) g");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
+         SELECT 10000 + g, 1001, '2026-01-01 00:00+00' FROM generate_series(1, 3000) g");
+    run("ANALYZE rating.accounts, rating.balances");
+    let calls = |rows: i32| {
+        format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+             SELECT 10001 + g % 3000, 'sms', 1, '2026-03-01 00:00+00'::timestamptz + g * interval '1 second'
+               FROM generate_series(1, {rows}) g"
+        )
+    };
+    // The session's posting plans are made by this statement, for 6,000
+    // rows over 3,000 accounts...
+    run(&calls(6000));
+    // (A plan made for it once hashed every account, and went on doing so
+    // for every later statement of the session, whatever its size.)
+    let account_scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'rating.accounts'::regclass";
+    let before = one::<i64>(account_scans);
+    // ...and must still look up a 3-row statement's accounts by key.
+    run(&calls(3));
+    assert_eq!(one::<i64>(account_scans), before);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE account_id > 10000"), 6003);
+    assert_books_balance();
+}
+
+#[pg_test]
 fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     fixture();
     run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");

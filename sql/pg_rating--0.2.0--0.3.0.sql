@@ -30,7 +30,12 @@
 --     existing entry satisfies the looser rule), and reservations cover only
 --     positive charges. post_usage_charges also gains a fast path for
 --     statements with no reservation and no spending floor to check: the
---     same ledger entries, without the machinery.
+--     same ledger entries, without the machinery. It locks balances one
+--     account at a time, in account order, by key, instead of joining the
+--     statement's accounts with all of rating.accounts, and runs with JIT
+--     off: its plans are kept for the session, and one made for a large
+--     statement (a hash of every account, JIT-compiled) made every later
+--     small statement of the session 20 times slower.
 --   * rerate takes its new prices from the new internal rating.reprice(),
 --     which replays usage counted per month (tiers, allowances) in order,
 --     a whole month at a time, and sets those months' counters; other usage
@@ -365,6 +370,10 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 -- Numbering a large statement's entries sorts its rows: in memory, not on disk.
 SET work_mem = '64MB'
+-- The plans here are kept for the session, costed for the statement that
+-- first ran them: JIT-compiling one made for 200,000 rows took ~190 ms on
+-- every later statement, however small.
+SET jit = off
 AS $$
 DECLARE
     -- Whether the statement can take the common path below.
@@ -374,17 +383,21 @@ DECLARE
 BEGIN
     -- Lock every touched balance in account order before changing any, so
     -- that concurrent multi-account statements queue instead of deadlocking.
+    -- One account at a time, by key: the plan is kept for the session, and
+    -- a join that hashes all accounts, right for 200,000 rows, would be
+    -- kept for every later 3-row statement too.
     -- The same query finds the common case: no row draws on a reservation
     -- and no account has a spending floor, so there is nothing to cover or
     -- check, only entries to number and balances to move.
     SELECT count(*) FILTER (WHERE locked.spending_floor IS NOT NULL) = 0
            AND NOT EXISTS (SELECT FROM inserted_usage u WHERE u.reservation_id IS NOT NULL)
       INTO plain_charges
-      FROM (SELECT a.spending_floor
+      FROM (SELECT DISTINCT account_id FROM inserted_usage ORDER BY account_id) touched
+     CROSS JOIN LATERAL (
+            SELECT a.spending_floor
               FROM rating.balances b
               JOIN rating.accounts a ON a.account_id = b.account_id
-             WHERE b.account_id IN (SELECT account_id FROM inserted_usage)
-             ORDER BY b.account_id
+             WHERE b.account_id = touched.account_id
                FOR UPDATE OF b) locked;
 
     -- The common case, cheaply: the same entries as below.
