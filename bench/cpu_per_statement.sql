@@ -15,10 +15,7 @@ BEGIN
     END LOOP;
 END
 $$;
--- User plus system time of this backend so far, in clock ticks.
-CREATE FUNCTION pg_temp.cpu_ticks() RETURNS bigint LANGUAGE sql AS $$
-    SELECT f[14]::bigint + f[15]::bigint FROM string_to_array(pg_read_file('/proc/self/stat'), ' ') f
-$$;
+\ir cpu_ticks.sql
 -- Warm the session (tariffs, plans) first, as a pooled connection is.
 CALL pg_temp.single_rows(:'table', 200, :accounts);
 SELECT pg_temp.cpu_ticks() AS ticks_before \gset

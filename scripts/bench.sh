@@ -7,7 +7,7 @@
 #
 #   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
 #   BENCH_PGBENCH_SECONDS=5  BENCH_CPU_STATEMENTS=5000  BENCH_MEMORY_ROWS=10000000
-#   BENCH_PORT=55440  BENCH_SECTIONS=12345 (which of the five parts below to run)
+#   BENCH_PORT=55440  BENCH_SECTIONS=123456 (which of the six parts below to run)
 #
 # A benchmark, not a test: it fails only if something breaks, never on a
 # figure. Works as root and as a user with sudo.
@@ -22,7 +22,7 @@ PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 CPU_STATEMENTS=${BENCH_CPU_STATEMENTS:-5000}
 MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
 PORT=${BENCH_PORT:-55440}
-SECTIONS=${BENCH_SECTIONS:-12345}
+SECTIONS=${BENCH_SECTIONS:-123456}
 wants() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 COLUMNS_OF_USAGE="account_id, service, quantity, occurred_at, destination"
@@ -165,8 +165,10 @@ for accounts in 100000 10; do
 done
 fi
 
+if ((${#RESULTS[@]})); then
 say "Summary: ratios of the medians above"
 printf '  %-44s %12s %12s %12s %10s %10s\n' workload plain pg_rating plpgsql "vs plain" "vs plpgsql"
+fi
 for line in "${RESULTS[@]}"; do
     IFS='|' read -r workload system value <<<"$line"
     case $system in
@@ -205,6 +207,27 @@ memory() {
     done
 } | sql
 sql -c "SELECT '  rated rows: ' || count(*) || ', ledger entries: ' || (SELECT count(*) FROM rating.ledger) FROM rating.usage"
+fi
+
+if wants 6; then
+say "6. What a session pays once, and what it keeps (pg_rating only, median of $REPEAT)"
+# A new session compiles a tariff on its first row that needs it.
+runs=$(for _ in $(seq "$REPEAT"); do
+    sql -c "CALL bench.reset()" >/dev/null || exit 1
+    sql -f bench/first_row_of_session.sql | tail -n 1
+done)
+printf '  first single-row INSERT of a new session, 10k-prefix tariff: %8s ms (the next: %s ms)\n' \
+    "$(cut -d' ' -f1 <<<"$runs" | median)" "$(cut -d' ' -f2 <<<"$runs" | median)"
+# Plans kept from a session's first large statement serve its small ones.
+TICKS=$(getconf CLK_TCK)
+for large in 0 200000; do
+    runs=$(for _ in $(seq "$REPEAT"); do
+        sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
+        sql -v large="$large" -v statements=1000 -v ticks="$TICKS" -f bench/small_after_large.sql | tail -n 1
+    done | median)
+    printf '  CPU per 3-row INSERT, after a first statement of %6s rows: %8s µs\n' "$large" "$runs"
+done
+[ "$(sql -c "$BOOKS_BALANCE")" = t ] || { echo "section 6: the books do not balance"; exit 1; }
 fi
 
 say "Done"
