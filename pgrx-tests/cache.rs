@@ -43,3 +43,35 @@ fn a_new_subscription_is_used_at_once() {
     run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())");
     assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3003"), "-0.05");
 }
+
+/// Carol's usage on either side of her change of tariff, and an unknown
+/// account's, each read with the account not yet cached.
+fn charges_of_an_account_met_for_the_first_time() -> String {
+    // A statement on a catalog table empties the cache, as a commit would.
+    run("UPDATE rating.accounts SET name = name WHERE false");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES
+            (3003, 'sms', 1, '2026-03-01 12:00+00'), (3003, 'sms', 1, '2026-09-01 12:00+00')");
+    let unknown = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (99999, 'sms', 1, now())");
+    let charges = text("SELECT string_agg(charge::text || '@' || tariff_id, ',' ORDER BY occurred_at)
+                          FROM rating.usage WHERE usage_id > (SELECT coalesce(max(usage_id), 0) - 2 FROM rating.usage)");
+    format!("{charges}; {}", &unknown[..5])
+}
+
+#[pg_test]
+fn an_account_reads_the_same_through_either_index_or_a_query() {
+    fixture();
+    run("INSERT INTO rating.tariffs (tariff_id, code, name, currency) VALUES (1003, 'TEST-TEXT', 'Texts', 'EUR')");
+    run("INSERT INTO rating.rates (tariff_id, service, price) VALUES (1003, 'sms', 0.09)");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from, valid_to) VALUES
+            (3003, 1003, '-infinity', '2026-06-01 00:00+00'), (3003, 1001, '2026-06-01 00:00+00', NULL)");
+    let expected = "0.09@1003,0.05@1001; 23503";
+    // The btree on subscriptions.account_id ...
+    assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
+    // ... the exclusion constraint's GiST index, as before 0.3.0 ...
+    run("DROP INDEX rating.subscriptions_by_account");
+    assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
+    // ... and, with no index found by its name, the SPI query.
+    run("ALTER INDEX rating.subscriptions_no_overlap RENAME TO renamed_by_hand");
+    assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
+    assert_books_balance();
+}

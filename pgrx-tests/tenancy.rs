@@ -54,7 +54,11 @@ fn a_tenant_sees_only_its_accounts_in_every_table_and_view() {
 #[pg_test]
 fn a_tenant_cannot_touch_another_tenants_accounts() {
     two_tenants();
+    // An account rating has not met yet in this session is refused too.
+    run("INSERT INTO rating.accounts (account_id, name, currency, tenant_id) VALUES (3005, 'Eve', 'EUR', 'globex')");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3005, 1001)");
     let refused = [
+        "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3005, 'sms', 1, now())",
         "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())",
         "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3003, 'sms', 1, now())",
         "SELECT rating.post_payment(3002, 10, 'steal-1')",

@@ -63,6 +63,10 @@
 --     leaves out entries without a key (every charge and reversal) instead
 --     of a constraint over all entries: the same rule, one index entry less
 --     per charge. The index is built anew, reading the ledger once.
+--   * subscriptions_by_account, a btree index on subscriptions.account_id:
+--     rating reads an account's subscriptions by index when it first meets
+--     the account, and the GiST index of the exclusion constraint cost
+--     several times more per lookup. Built once, reading the table.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -675,3 +679,8 @@ ALTER TABLE rating.ledger DROP CONSTRAINT ledger_idempotency_key_unique;
 CREATE UNIQUE INDEX ledger_idempotency_key_unique ON rating.ledger (account_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 COMMENT ON INDEX rating.ledger_idempotency_key_unique IS 'A caller''s key posts once per account. Charges and reversals carry none and are left out, which spares an index entry per charge.';
+
+-- Subscriptions by account -----------------------------------------------------
+
+CREATE INDEX subscriptions_by_account ON rating.subscriptions (account_id);
+COMMENT ON INDEX rating.subscriptions_by_account IS 'Finds an account''s subscriptions when rating first meets the account in a session: a btree lookup, several times cheaper than one in the exclusion constraint''s GiST index.';

@@ -234,6 +234,8 @@ CREATE TABLE rating.subscriptions (
         account_id WITH =, tstzrange(valid_from, valid_to) WITH &&)
 );
 CREATE INDEX subscriptions_by_tariff ON rating.subscriptions (tariff_id);
+CREATE INDEX subscriptions_by_account ON rating.subscriptions (account_id);
+COMMENT ON INDEX rating.subscriptions_by_account IS 'Finds an account''s subscriptions when rating first meets the account in a session: a btree lookup, several times cheaper than one in the exclusion constraint''s GiST index.';
 COMMENT ON TABLE rating.subscriptions IS 'Which tariff prices an account''s usage, over which period. At most one subscription of an account is in force at any instant.';
 COMMENT ON COLUMN rating.subscriptions.subscription_id IS 'Surrogate key.';
 COMMENT ON COLUMN rating.subscriptions.account_id IS 'The subscribed account.';

@@ -14,6 +14,7 @@ thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
     static MARKER: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
+    static RELCACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The generation the caches must match; reading it first takes in any
@@ -24,6 +25,13 @@ pub fn current_generation() -> u64 {
     // transaction takes a new snapshot without otherwise reading the queue.
     unsafe { pg_sys::AcceptInvalidationMessages() };
     GENERATION.get()
+}
+
+/// Counts every relation cache invalidation this backend has taken in, of
+/// any relation: what was resolved by name must be resolved again after one.
+pub fn relcache_epoch() -> u64 {
+    ensure_registered();
+    RELCACHE_EPOCH.get()
 }
 
 fn ensure_registered() {
@@ -53,6 +61,7 @@ fn marker_oid() -> pg_sys::Oid {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    RELCACHE_EPOCH.set(RELCACHE_EPOCH.get() + 1);
     // InvalidOid means "every relation" (e.g. after a sinval queue overflow).
     if relid == pg_sys::InvalidOid || relid == MARKER.get() {
         GENERATION.set(GENERATION.get() + 1);

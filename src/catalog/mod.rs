@@ -3,6 +3,7 @@
 //! session commits a change to those tables (see [`invalidation`]).
 
 mod cache;
+mod direct;
 mod error;
 pub mod invalidation;
 mod load;
@@ -31,7 +32,9 @@ impl AccountPlan {
 }
 
 pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
-    cache::get_or_load(account_id, || load::account(account_id))
+    cache::get_or_load(account_id, || {
+        direct::account(account_id).unwrap_or_else(|| load::account(account_id))
+    })
 }
 
 pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
