@@ -21,3 +21,32 @@ fn quote_defaults_to_now_and_no_destination() {
     fixture();
     assert_eq!(text("SELECT charge::text FROM rating.quote(3002, 'voice', 1)"), "0.12");
 }
+
+#[pg_test]
+fn quote_works_above_a_parallel_scan() {
+    fixture();
+    // The leader of a parallel query may take no snapshot of its own for
+    // the first time; an account met there for the first time still loads.
+    run("CREATE TABLE quote_requests (account_id bigint, quantity numeric)");
+    run("INSERT INTO quote_requests VALUES (3001, 1), (3002, 2)");
+    run("UPDATE rating.accounts SET name = name WHERE false");
+    run("SET LOCAL parallel_setup_cost = 0");
+    run("SET LOCAL parallel_tuple_cost = 0");
+    run("SET LOCAL min_parallel_table_scan_size = 0");
+    run("SET LOCAL max_parallel_workers_per_gather = 2");
+    run("CREATE FUNCTION pg_temp.plan_of(query text) RETURNS text LANGUAGE plpgsql AS $$
+         DECLARE line text; plan text := '';
+         BEGIN
+             FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP plan := plan || line || E'\n'; END LOOP;
+             RETURN plan;
+         END $$");
+    let quotes = "SELECT string_agg(q.charge::text, ',' ORDER BY r.account_id)
+                    FROM quote_requests r, rating.quote(r.account_id, 'sms', r.quantity) q";
+    let plan = text(&format!("SELECT pg_temp.plan_of({})", quote_literal(quotes)));
+    assert!(plan.contains("Parallel Seq Scan"), "{plan}");
+    assert_eq!(text(quotes), "0.05,0.10");
+}
+
+fn quote_literal(sql: &str) -> String {
+    format!("'{}'", sql.replace('\'', "''"))
+}

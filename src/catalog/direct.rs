@@ -4,11 +4,11 @@
 //! SPI that was a query per account, most of it the executor's start-up and
 //! tear-down. Here it is two index lookups.
 //!
-//! The rows read are those a query of the transaction would read now (as
-//! the SPI query did: a new snapshot in READ COMMITTED, the transaction's
-//! in REPEATABLE READ). Row-level security is not applied here, as the
-//! cache serves every role of the session anyway: usage's own policy
-//! refuses another tenant's row after rating.
+//! The rows read are those a new query of the transaction would read: a
+//! new snapshot in READ COMMITTED, the transaction's in REPEATABLE READ.
+//! Row-level security is not applied here, as the cache serves every role
+//! of the session anyway: usage's own policy refuses another tenant's row
+//! after rating.
 //!
 //! If the tables or indexes are not found as named (a schema changed by
 //! hand), [`account`] returns `None` and the caller loads through SPI.
