@@ -67,6 +67,8 @@
 --     rating reads an account's subscriptions by index when it first meets
 --     the account, and the GiST index of the exclusion constraint cost
 --     several times more per lookup. Built once, reading the table.
+--   * Comments on the three indexes that had none (rates_by_tariff,
+--     subscriptions_by_tariff, invoice_entries_by_invoice).
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -684,3 +686,9 @@ COMMENT ON INDEX rating.ledger_idempotency_key_unique IS 'A caller''s key posts 
 
 CREATE INDEX subscriptions_by_account ON rating.subscriptions (account_id);
 COMMENT ON INDEX rating.subscriptions_by_account IS 'Finds an account''s subscriptions when rating first meets the account in a session: a btree lookup, several times cheaper than one in the exclusion constraint''s GiST index.';
+
+-- Comments on the indexes that had none --------------------------------------
+
+COMMENT ON INDEX rating.rates_by_tariff IS 'Loads a tariff''s rates, and serves the foreign key to rating.tariffs.';
+COMMENT ON INDEX rating.subscriptions_by_tariff IS 'Finds the accounts subscribed to a tariff, and serves the foreign key to rating.tariffs.';
+COMMENT ON INDEX rating.invoice_entries_by_invoice IS 'Finds the ledger entries an invoice covers, and serves the foreign key to rating.invoices.';

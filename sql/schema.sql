@@ -64,6 +64,7 @@ CREATE TABLE rating.rates (
         (coalesce(time_band, '')) WITH =, tstzrange(valid_from, valid_to) WITH &&)
 );
 CREATE INDEX rates_by_tariff ON rating.rates (tariff_id);
+COMMENT ON INDEX rating.rates_by_tariff IS 'Loads a tariff''s rates, and serves the foreign key to rating.tariffs.';
 COMMENT ON TABLE rating.rates IS 'Per-unit rates of a tariff, versioned by effective period. An event is priced by the rate of its service whose destination_prefix is the longest prefix of the event''s destination, among the versions in force at occurred_at.';
 COMMENT ON COLUMN rating.rates.rate_id IS 'Surrogate key; written onto every usage row the rate prices.';
 COMMENT ON COLUMN rating.rates.tariff_id IS 'The tariff this rate belongs to.';
@@ -234,6 +235,7 @@ CREATE TABLE rating.subscriptions (
         account_id WITH =, tstzrange(valid_from, valid_to) WITH &&)
 );
 CREATE INDEX subscriptions_by_tariff ON rating.subscriptions (tariff_id);
+COMMENT ON INDEX rating.subscriptions_by_tariff IS 'Finds the accounts subscribed to a tariff, and serves the foreign key to rating.tariffs.';
 CREATE INDEX subscriptions_by_account ON rating.subscriptions (account_id);
 COMMENT ON INDEX rating.subscriptions_by_account IS 'Finds an account''s subscriptions when rating first meets the account in a session: a btree lookup, several times cheaper than one in the exclusion constraint''s GiST index.';
 COMMENT ON TABLE rating.subscriptions IS 'Which tariff prices an account''s usage, over which period. At most one subscription of an account is in force at any instant.';
@@ -465,6 +467,7 @@ CREATE TABLE rating.invoice_entries (
     FOREIGN KEY (account_id, invoice_no) REFERENCES rating.invoices (account_id, invoice_no)
 );
 CREATE INDEX invoice_entries_by_invoice ON rating.invoice_entries (account_id, invoice_no);
+COMMENT ON INDEX rating.invoice_entries_by_invoice IS 'Finds the ledger entries an invoice covers, and serves the foreign key to rating.invoices.';
 COMMENT ON TABLE rating.invoice_entries IS 'Which invoice covers each ledger entry: each entry is invoiced at most once.';
 COMMENT ON COLUMN rating.invoice_entries.account_id IS 'The account.';
 COMMENT ON COLUMN rating.invoice_entries.entry_no IS 'The ledger entry.';
