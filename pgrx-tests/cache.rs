@@ -57,17 +57,28 @@ fn charges_of_an_account_met_for_the_first_time() -> String {
     format!("{charges}; {}", &unknown[..5])
 }
 
+fn insert_carols_subscriptions() {
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from, valid_to) VALUES
+            (3003, 1003, '-infinity', '2026-06-01 00:00+00'), (3003, 1001, '2026-06-01 00:00+00', NULL)");
+}
+
 #[pg_test]
 fn an_account_reads_the_same_through_either_index_or_a_query() {
     fixture();
     run("INSERT INTO rating.tariffs (tariff_id, code, name, currency) VALUES (1003, 'TEST-TEXT', 'Texts', 'EUR')");
     run("INSERT INTO rating.rates (tariff_id, service, price) VALUES (1003, 'sms', 0.09)");
-    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from, valid_to) VALUES
-            (3003, 1003, '-infinity', '2026-06-01 00:00+00'), (3003, 1001, '2026-06-01 00:00+00', NULL)");
+    insert_carols_subscriptions();
     let expected = "0.09@1003,0.05@1001; 23503";
     // The btree on subscriptions.account_id ...
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
-    // ... the exclusion constraint's GiST index, as before 0.3.0 ...
+    // ... the exclusion constraint's GiST index, as before 0.3.0, or when
+    // the btree is invalid (as a failed CREATE INDEX CONCURRENTLY leaves it,
+    // possibly missing rows) ...
+    run("UPDATE pg_index SET indisvalid = false, indisready = false
+          WHERE indexrelid = 'rating.subscriptions_by_account'::regclass");
+    run("DELETE FROM rating.subscriptions WHERE account_id = 3003");
+    insert_carols_subscriptions();
+    assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
     run("DROP INDEX rating.subscriptions_by_account");
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
     // ... and, with no index found by its name, the SPI query.

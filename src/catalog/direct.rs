@@ -45,6 +45,12 @@ fn relation(namespace: Oid, name: &CStr) -> Option<Oid> {
     (oid != pg_sys::InvalidOid).then_some(oid)
 }
 
+/// An index that may be read: one left invalid by a failed CREATE INDEX
+/// CONCURRENTLY may lack rows.
+fn valid_index(namespace: Oid, name: &CStr) -> Option<Oid> {
+    relation(namespace, name).filter(|&oid| unsafe { pg_sys::get_index_isvalid(oid) })
+}
+
 fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
     let attnum = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
     (attnum > 0).then_some(attnum)
@@ -59,14 +65,14 @@ fn resolve() -> Option<Layout> {
     let subscriptions = relation(namespace, c"subscriptions")?;
     Some(Layout {
         accounts,
-        accounts_by_id: relation(namespace, c"accounts_pkey")?,
+        accounts_by_id: valid_index(namespace, c"accounts_pkey")?,
         account_id: column(accounts, c"account_id")?,
         currency: column(accounts, c"currency")?,
         subscriptions,
         // Before 0.3.0's btree, the exclusion constraint's GiST index (which
         // leads with account_id) serves, more slowly.
-        subscriptions_by_account: relation(namespace, c"subscriptions_by_account")
-            .or_else(|| relation(namespace, c"subscriptions_no_overlap"))?,
+        subscriptions_by_account: valid_index(namespace, c"subscriptions_by_account")
+            .or_else(|| valid_index(namespace, c"subscriptions_no_overlap"))?,
         subscriber: column(subscriptions, c"account_id")?,
         tariff_id: column(subscriptions, c"tariff_id")?,
         valid_from: column(subscriptions, c"valid_from")?,
