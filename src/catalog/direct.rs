@@ -13,7 +13,7 @@
 //! If the tables or indexes are not found as named (a schema changed by
 //! hand), [`account`] returns `None` and the caller loads through SPI.
 
-use super::{invalidation, AccountPlan, CatalogError};
+use super::{invalidation, rating_relation, AccountPlan, CatalogError};
 use crate::engine::{Period, Timestamp};
 use pgrx::datum::FromDatum;
 use pgrx::pg_sys::{self, AttrNumber, Oid};
@@ -40,15 +40,10 @@ thread_local! {
     static LAYOUT: Cell<Option<(u64, Option<Layout>)>> = const { Cell::new(None) };
 }
 
-fn relation(namespace: Oid, name: &CStr) -> Option<Oid> {
-    let oid = unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) };
-    (oid != pg_sys::InvalidOid).then_some(oid)
-}
-
 /// An index that may be read: one left invalid by a failed CREATE INDEX
 /// CONCURRENTLY may lack rows.
-fn valid_index(namespace: Oid, name: &CStr) -> Option<Oid> {
-    relation(namespace, name).filter(|&oid| unsafe { pg_sys::get_index_isvalid(oid) })
+fn valid_index(name: &CStr) -> Option<Oid> {
+    rating_relation(name).filter(|&oid| unsafe { pg_sys::get_index_isvalid(oid) })
 }
 
 fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
@@ -57,22 +52,18 @@ fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
 }
 
 fn resolve() -> Option<Layout> {
-    let namespace = unsafe { pg_sys::get_namespace_oid(c"rating".as_ptr(), true) };
-    if namespace == pg_sys::InvalidOid {
-        return None;
-    }
-    let accounts = relation(namespace, c"accounts")?;
-    let subscriptions = relation(namespace, c"subscriptions")?;
+    let accounts = rating_relation(c"accounts")?;
+    let subscriptions = rating_relation(c"subscriptions")?;
     Some(Layout {
         accounts,
-        accounts_by_id: valid_index(namespace, c"accounts_pkey")?,
+        accounts_by_id: valid_index(c"accounts_pkey")?,
         account_id: column(accounts, c"account_id")?,
         currency: column(accounts, c"currency")?,
         subscriptions,
         // Before 0.3.0's btree, the exclusion constraint's GiST index (which
         // leads with account_id) serves, more slowly.
-        subscriptions_by_account: valid_index(namespace, c"subscriptions_by_account")
-            .or_else(|| valid_index(namespace, c"subscriptions_no_overlap"))?,
+        subscriptions_by_account: valid_index(c"subscriptions_by_account")
+            .or_else(|| valid_index(c"subscriptions_no_overlap"))?,
         subscriber: column(subscriptions, c"account_id")?,
         tariff_id: column(subscriptions, c"tariff_id")?,
         valid_from: column(subscriptions, c"valid_from")?,

@@ -50,13 +50,7 @@ fn ensure_registered() {
 }
 
 fn marker_oid() -> pg_sys::Oid {
-    unsafe {
-        let namespace = pg_sys::get_namespace_oid(c"rating".as_ptr(), true);
-        if namespace == pg_sys::InvalidOid {
-            return pg_sys::InvalidOid;
-        }
-        pg_sys::get_relname_relid(c"catalog_cache_marker".as_ptr(), namespace)
-    }
+    super::rating_relation(c"catalog_cache_marker").unwrap_or(pg_sys::InvalidOid)
 }
 
 #[pg_guard]

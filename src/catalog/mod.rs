@@ -11,6 +11,8 @@ mod load;
 pub use error::CatalogError;
 
 use crate::engine::{Period, Tariff, Timestamp};
+use pgrx::pg_sys;
+use std::ffi::CStr;
 use std::rc::Rc;
 
 /// What rating needs to know about an account: its currency and which tariff
@@ -29,6 +31,13 @@ impl AccountPlan {
             .find(|(period, _)| period.contains(at))
             .map(|&(_, tariff_id)| tariff_id)
     }
+}
+
+/// The relation `name` in schema rating, if there is one.
+fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
+    let found = |oid: pg_sys::Oid| (oid != pg_sys::InvalidOid).then_some(oid);
+    let namespace = found(unsafe { pg_sys::get_namespace_oid(c"rating".as_ptr(), true) })?;
+    found(unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) })
 }
 
 pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
