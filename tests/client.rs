@@ -323,6 +323,74 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
 
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
+fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cache() {
+    let database = TestDatabase::create("client_repeatable_read");
+    let mut app = database.connect();
+    let mut admin = database.connect();
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
+    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
+    let reprice = |admin: &mut Client, price: &str| {
+        admin
+            .batch_execute(&format!(
+                "UPDATE rating.rates SET price = {price} WHERE rate_id = 2003"
+            ))
+            .unwrap()
+    };
+
+    // A change committed after the transaction's snapshot is not seen by it ...
+    assert_eq!(charge(&mut app), "0.05");
+    app.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+        .unwrap();
+    reprice(&mut admin, "0.07");
+    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(charge(&mut app), "0.05");
+    app.batch_execute("COMMIT").unwrap();
+    // ... nor kept for the session's later transactions, of either level.
+    assert_eq!(charge(&mut app), "0.07");
+    app.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        .unwrap();
+    assert_eq!(charge(&mut app), "0.07");
+    app.batch_execute("COMMIT").unwrap();
+
+    // The same when the stale load is the transaction's first sight of the tariff.
+    let mut fresh = database.connect();
+    fresh
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+        .unwrap();
+    reprice(&mut admin, "0.08");
+    assert_eq!(charge(&mut fresh), "0.07");
+    fresh.batch_execute("COMMIT").unwrap();
+    fresh
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(charge(&mut fresh), "0.08");
+    fresh.batch_execute("COMMIT").unwrap();
+
+    // Transactions of one level, with no change between them, share the cache
+    // and still see the next change.
+    for _ in 0..3 {
+        fresh
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .unwrap();
+        assert_eq!(charge(&mut fresh), "0.08");
+        fresh.batch_execute("COMMIT").unwrap();
+    }
+    reprice(&mut admin, "0.06");
+    fresh
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(charge(&mut fresh), "0.06");
+    fresh.batch_execute("COMMIT").unwrap();
+
+    assert_eq!(
+        balance_cents(&mut app, 3001),
+        -(5 * 3 + 7 * 2 + 7 + 8 * 4 + 6)
+    );
+    assert_books_balance(&mut app);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
 fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
     const SESSIONS: usize = 8;
     let database = TestDatabase::create("client_prepaid_race");

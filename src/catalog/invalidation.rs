@@ -5,6 +5,10 @@
 //! the changing backend at the next command (and again on abort) and sends it
 //! to every other backend only at commit. A relcache callback bumps this
 //! backend's generation, which empties the caches on next use.
+//!
+//! In REPEATABLE READ and SERIALIZABLE a load reads the transaction's
+//! snapshot, which can predate a change whose invalidation has already been
+//! taken in: [`keep_for`] says when such a load must not outlive its transaction.
 
 use pgrx::prelude::*;
 use std::cell::Cell;
@@ -15,6 +19,35 @@ thread_local! {
     static MARKER: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static RELCACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
+    static GENERATION_AT_LAST_XACT_END: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// How long something loaded now may stay cached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    ForSession,
+    /// Only within this (local) transaction: its snapshot may be stale.
+    ForTransaction(pg_sys::LocalTransactionId),
+}
+
+/// How long a load made at `generation` may stay cached. In READ COMMITTED
+/// every load takes a new snapshot: nothing committed before it is missed.
+/// A transaction snapshot was taken after the previous transaction ended, so
+/// it misses no change if no invalidation arrived since; otherwise what it
+/// shows may be older than the invalidation, and is kept for this
+/// transaction only.
+pub fn keep_for(generation: u64) -> Keep {
+    let uses_transaction_snapshot =
+        unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
+    if !uses_transaction_snapshot || GENERATION_AT_LAST_XACT_END.get() == Some(generation) {
+        Keep::ForSession
+    } else {
+        Keep::ForTransaction(current_transaction())
+    }
+}
+
+pub fn current_transaction() -> pg_sys::LocalTransactionId {
+    unsafe { (*pg_sys::MyProc).lxid }
 }
 
 /// The generation the caches must match; reading it first takes in any
@@ -42,6 +75,7 @@ fn ensure_registered() {
                 pg_sys::Datum::from(0),
             )
         };
+        unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_event), std::ptr::null_mut()) };
         REGISTERED.set(true);
     }
     if MARKER.get() == pg_sys::InvalidOid {
@@ -61,6 +95,24 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         GENERATION.set(GENERATION.get() + 1);
         // Re-resolve the marker next time: it may have been dropped and recreated.
         MARKER.set(pg_sys::InvalidOid);
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_transaction_event(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut std::ffi::c_void,
+) {
+    use pg_sys::XactEvent::*;
+    if matches!(
+        event,
+        XACT_EVENT_COMMIT
+            | XACT_EVENT_ABORT
+            | XACT_EVENT_PREPARE
+            | XACT_EVENT_PARALLEL_COMMIT
+            | XACT_EVENT_PARALLEL_ABORT
+    ) {
+        GENERATION_AT_LAST_XACT_END.set(Some(GENERATION.get()));
     }
 }
 
