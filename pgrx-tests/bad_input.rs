@@ -192,3 +192,77 @@ fn odd_times_json_and_strings_are_refused_or_rated_as_documented() {
     assert!(reason.len() < 400, "a hold reason of {} bytes", reason.len());
     assert_books_balance();
 }
+
+#[pg_test]
+fn malformed_ledger_entries_and_usage_outcomes_are_refused_by_their_checks() {
+    fixture();
+    // Rows written past pg_rating's functions, as only a superuser can.
+    let entry = |entry_no: i64, kind: &str, amount: &str, usage_id: &str, corrects: &str| {
+        format!(
+            "INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, corrects_entry_no)
+             VALUES (3002, {entry_no}, '{kind}', {amount}, 'EUR', {usage_id}, 'by hand', {corrects})"
+        )
+    };
+    let zero_in_long_form = format!("0.{}", "0".repeat(70));
+    let malformed = "23514: ledger entry 900 of account 3002 is malformed:";
+    for (kind, amount, usage_id, corrects, broken) in [
+        ("fee", "-1", "NULL", "NULL", "unknown kind \"fee\" (charge, reversal, payment, credit, refund or adjustment)"),
+        ("charge", "'NaN'", "1", "NULL", "its amount is not a finite number"),
+        ("payment", "'Infinity'", "NULL", "NULL", "its amount is not a finite number"),
+        ("refund", "'-Infinity'", "NULL", "NULL", "its amount is not a finite number"),
+        ("charge", "-1", "NULL", "NULL", "charge entries name the usage row they are for, but this one names none"),
+        ("payment", "1", "7", "NULL", "payment entries name no usage row, but this one does"),
+        ("reversal", "1", "7", "NULL", "reversal entries name the entry they correct, but this one names none"),
+        ("payment", "0", "NULL", "NULL", "payment entries need a positive amount"),
+        ("payment", "-1e300", "NULL", "NULL", "payment entries need a positive amount"),
+        ("credit", "-0.01", "NULL", "NULL", "credit entries need a positive amount"),
+        ("refund", "0.01", "NULL", "NULL", "refund entries need a negative amount"),
+        ("refund", "1e-300", "NULL", "NULL", "refund entries need a negative amount"),
+        ("adjustment", "0.00", "NULL", "NULL", "adjustment entries need a non-zero amount"),
+        ("adjustment", &zero_in_long_form, "NULL", "NULL", "adjustment entries need a non-zero amount"),
+    ] {
+        let statement = entry(900, kind, amount, usage_id, corrects);
+        let error = error_of(&statement);
+        let expected = format!("{malformed} {broken}");
+        assert!(error.starts_with(&expected), "{statement}\n  expected: {expected}\n  got:      {error}");
+    }
+    // Both header forms of a numeric, short and long (beyond 10^±252).
+    for (entry_no, (kind, amount, usage_id)) in [
+        ("adjustment", "-0.01", "NULL"),
+        ("payment", "1e300", "NULL"),
+        ("refund", "-1e-300", "NULL"),
+        ("charge", "0.50", "7"),
+        ("charge", "0", "8"),
+        ("charge", "-1e-300", "9"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        run(&entry(900 + entry_no as i64, kind, amount, usage_id, "NULL"));
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE description = 'by hand'"), 6);
+
+    // With the rating trigger off (as on a logical replica), usage must
+    // still say whether it was rated or held, consistently.
+    run("SET LOCAL session_replication_role = replica");
+    let usage = |status: &str, charge: &str, reason: &str| {
+        format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, status, charge, hold_reason)
+             VALUES (3002, 'sms', 1, now(), '{status}', {charge}, {reason})"
+        )
+    };
+    for statement in [
+        usage("rated", "NULL", "NULL"),
+        usage("rated", "0.05", "'why'"),
+        usage("held", "0.05", "'why'"),
+        usage("held", "NULL", "NULL"),
+        usage("priced", "0.05", "NULL"),
+    ] {
+        let error = error_of(&statement);
+        let expected = "23514: new row for relation \"usage\" violates check constraint \"usage_outcome_recorded\"";
+        assert!(error.starts_with(expected), "{statement}\n  got: {error}");
+    }
+    run(&usage("rated", "0.05", "NULL"));
+    run(&usage("held", "NULL", "'no rate'"));
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 2);
+}

@@ -16,6 +16,7 @@ mod catalog;
 mod counters;
 pub mod engine;
 mod errors;
+mod ledger_check;
 mod numeric;
 mod plans;
 mod posting;

@@ -9,6 +9,7 @@
 pub mod bands;
 pub mod calendar;
 mod error;
+pub mod ledger;
 mod model;
 mod money;
 mod pricing;
