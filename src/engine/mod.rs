@@ -4,7 +4,8 @@
 //! [`UsageEvent`]s: it picks the rate (service, longest destination prefix,
 //! effective period) and applies the rate's [`RateTerms`] (its [`PricingModel`],
 //! increments, connect fee, minimum, cap, currency rounding). Every failure is a typed error that the
-//! PostgreSQL layer maps to an SQLSTATE.
+//! PostgreSQL layer maps to an SQLSTATE. [`ledger`] holds the rules every
+//! ledger entry must keep, which the ledger's CHECK constraint applies.
 
 pub mod bands;
 pub mod calendar;
