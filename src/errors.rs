@@ -2,6 +2,7 @@
 //! names the offending value and, where it helps, a hint.
 
 use crate::catalog::CatalogError;
+use crate::engine::ledger::MalformedEntry;
 use crate::engine::{shown, RatingError, TariffError};
 use crate::numeric::NumericError;
 use crate::usage::UsageError;
@@ -34,6 +35,14 @@ pub fn numeric(column: &str, error: &NumericError) -> ErrorReport {
         )
         .set_hint("Values are limited to 28 significant digits."),
     }
+}
+
+/// A ledger entry that breaks the ledger's rules; `entry` names it.
+pub fn malformed_ledger_entry(entry: &str, broken: &MalformedEntry) -> ErrorReport {
+    report(
+        ERRCODE_CHECK_VIOLATION,
+        format!("ledger {entry} is malformed: {broken}"),
+    )
 }
 
 pub fn not_null(table: &str, column: &str) -> ErrorReport {

@@ -8,10 +8,8 @@
 //! and comparing it.
 
 use crate::engine::ledger::{check_entry, AmountSign, EntryShape};
-use crate::errors::raise;
+use crate::errors::{malformed_ledger_entry, raise};
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
-use pgrx::pg_sys::errcodes::PgSqlErrorCode::ERRCODE_CHECK_VIOLATION;
-use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 
 #[no_mangle]
@@ -55,19 +53,13 @@ pub unsafe extern "C-unwind" fn ledger_entry_is_well_formed(
                 _ => "entry".to_string(),
             };
             let amount = pg_getarg::<pgrx::AnyNumeric>(fcinfo, 3).map(|a| a.to_string());
-            raise(
-                ErrorReport::new(
-                    ERRCODE_CHECK_VIOLATION,
-                    format!("ledger {entry} is malformed: {broken}"),
-                    "pg_rating",
-                )
-                .set_detail(format!(
-                    "kind {kind}, amount {}, usage_id {}, corrects_entry_no {}",
-                    shown(amount),
-                    shown(usage_id),
-                    shown(corrects_entry_no)
-                )),
-            );
+            raise(malformed_ledger_entry(&entry, &broken).set_detail(format!(
+                "kind {}, amount {}, usage_id {}, corrects_entry_no {}",
+                crate::engine::shown(kind),
+                shown(amount),
+                shown(usage_id),
+                shown(corrects_entry_no)
+            )));
         }
         pg_sys::Datum::from(true)
     }
