@@ -56,16 +56,16 @@ pub unsafe extern "C-unwind" fn ledger_entry_is_well_formed(
             raise(malformed_ledger_entry(&entry, &broken).set_detail(format!(
                 "kind {}, amount {}, usage_id {}, corrects_entry_no {}",
                 crate::engine::shown(kind),
-                shown(amount),
-                shown(usage_id),
-                shown(corrects_entry_no)
+                or_null(amount),
+                or_null(usage_id),
+                or_null(corrects_entry_no)
             )));
         }
         pg_sys::Datum::from(true)
     }
 }
 
-fn shown(value: Option<impl ToString>) -> String {
+fn or_null(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "NULL".to_string(), |v| v.to_string())
 }
 

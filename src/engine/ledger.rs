@@ -111,11 +111,16 @@ pub fn check_entry(entry: EntryShape<'_>) -> Result<(), MalformedEntry> {
 impl fmt::Display for MalformedEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MalformedEntry::UnknownKind(kind) => write!(
-                f,
-                "unknown kind \"{}\" (charge, reversal, payment, credit, refund or adjustment)",
-                super::shown(kind)
-            ),
+            MalformedEntry::UnknownKind(kind) => {
+                let names: Vec<&str> = KINDS.iter().map(|(name, _)| *name).collect();
+                let (last, others) = names.split_last().expect("KINDS is not empty");
+                write!(
+                    f,
+                    "unknown kind \"{}\" ({} or {last})",
+                    super::shown(kind),
+                    others.join(", ")
+                )
+            }
             MalformedEntry::AmountNotFinite => write!(f, "its amount is not a finite number"),
             MalformedEntry::UsageNamedWrongly {
                 kind,
