@@ -188,20 +188,25 @@ fn charge_entries(account_id: i64) -> String {
 }
 
 #[pg_test]
-fn small_and_set_based_posting_write_the_same_entries() {
+fn the_three_posting_paths_write_the_same_entries() {
     fixture();
-    // Both accounts are on tariff 1001 and invoiced through March: the first
-    // row, at 23:30 on 31 March, is late on both.
+    // Three accounts on tariff 1001, invoiced through March: the first row,
+    // at 23:30 on 31 March, is late on each. 3001 has a spending floor
+    // (a credit limit its charges never reach).
     run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3003, 1001, '2026-01-01 00:00+00')");
-    run("SELECT rating.close_period(3002, '2026-04-01 00:00+00'), rating.close_period(3003, '2026-04-01 00:00+00')");
+    run("UPDATE rating.accounts SET credit_limit = 1000 WHERE account_id = 3001");
+    run("SELECT rating.close_period(a, '2026-04-01 00:00+00') FROM unnest(ARRAY[3001, 3002, 3003]) a");
+    let settings = "SELECT current_setting('work_mem') || ' ' || current_setting('jit')";
+    let settings_before = text(settings);
     let rows = "SELECT {account}, (ARRAY['voice', 'sms', 'data'])[g % 3 + 1], g * 7 % 100,
                        '2026-03-31 22:30+00'::timestamptz + g * interval '1 hour',
                        CASE WHEN g % 2 = 0 THEN '+44' || g END
                   FROM generate_series(1, 40) g ORDER BY g";
     let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
     // 3002: twenty statements of one row, then ten of two, each posted by
-    // rating.post_usage() itself; 3003: one statement of forty rows, which
-    // it hands to rating.post_usage_charges().
+    // rating.post_usage() with its kept plans; 3003: one statement of forty
+    // rows, posted by its plain set-based statement; 3001: the same, handed
+    // to rating.post_usage_charges() for its spending floor.
     let direct_rows = rows.replace("{account}", "3002");
     for g in 0..20 {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
@@ -210,16 +215,42 @@ fn small_and_set_based_posting_write_the_same_entries() {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 2"));
     }
     run(&format!("{insert} {}", rows.replace("{account}", "3003")));
+    run(&format!("{insert} {}", rows.replace("{account}", "3001")));
     let direct = charge_entries(3002);
     assert_eq!(direct.lines().count(), 40);
     // 7 sms at 0.05, late; then 14 MB of data at 0.01 to +442, on time.
     assert!(direct.starts_with("1|charge|-0.35|EUR|sms, quantity 7|f|t|0\n2|charge|-0.14|EUR|data to +442, quantity 14|f|f|1\n"), "{direct}");
     assert_eq!(direct, charge_entries(3003));
-    assert_eq!(
-        text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"),
-        text("SELECT balance::text FROM rating.balances WHERE account_id = 3003")
-    );
+    assert_eq!(direct, charge_entries(3001));
+    let balance = |account: i64| text(&format!("SELECT balance::text FROM rating.balances WHERE account_id = {account}"));
+    assert_eq!(balance(3002), balance(3003));
+    assert_eq!(balance(3002), balance(3001));
+    // The posting trigger's work_mem and jit end with it.
+    assert_eq!(text(settings), settings_before);
     assert_books_balance();
+}
+
+#[pg_test]
+fn a_statement_for_an_account_without_its_balance_row_is_refused() {
+    fixture();
+    run("DELETE FROM rating.balances WHERE account_id = 3002");
+    // 3001 without a spending floor (the plain statement posts it), then
+    // with one (rating.post_usage_charges() does).
+    for credit_limit in ["NULL", "1000"] {
+        run(&format!("UPDATE rating.accounts SET credit_limit = {credit_limit} WHERE account_id = 3001"));
+        let refused = error_of(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+             VALUES (3001, 'sms', 1, '2026-03-01 10:00+00'), (3002, 'sms', 2, '2026-03-01 10:00+00'),
+                    (3002, 'sms', 3, '2026-03-01 10:01+00')",
+        );
+        assert_eq!(
+            refused,
+            "23503: 3 usage rows were rated but only 1 posted: an account lost its balance row during the statement",
+            "credit limit {credit_limit}"
+        );
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
 }
 
 #[pg_test]
@@ -242,12 +273,15 @@ fn a_small_statement_after_a_large_one_reads_accounts_by_key() {
     run(&calls(6000));
     // (A plan made for it once hashed every account, and went on doing so
     // for every later statement of the session, whatever its size.)
-    let account_scans = "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relid = 'rating.accounts'::regclass";
+    let account_scans = "SELECT sum(seq_scan)::bigint FROM pg_stat_xact_user_tables
+                          WHERE relid IN ('rating.accounts'::regclass, 'rating.balances'::regclass)";
     let before = one::<i64>(account_scans);
-    // ...and must still look up a 3-row statement's accounts by key.
+    // ...and must still look up the accounts and balances of a 3-row or a
+    // 30-row statement by key.
     run(&calls(3));
+    run(&calls(30));
     assert_eq!(one::<i64>(account_scans), before);
-    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE account_id > 10000"), 6003);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE account_id > 10000"), 6033);
     assert_books_balance();
 }
 

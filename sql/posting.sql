@@ -54,8 +54,6 @@ SET work_mem = '64MB'
 SET jit = off
 AS $$
 DECLARE
-    -- Whether the statement can take the common path below.
-    plain_charges boolean;
     -- Rows rated and posted, and the first row refused at its spending floor, if any.
     outcome record;
 BEGIN
@@ -63,105 +61,77 @@ BEGIN
     -- that concurrent multi-account statements queue instead of deadlocking.
     -- One account at a time, by key: the plan is kept for the session, and
     -- a join that hashes all accounts, right for 200,000 rows, would be
-    -- kept for every later 3-row statement too.
-    -- The same query finds the common case: no row draws on a reservation
-    -- and no account has a spending floor, so there is nothing to cover or
-    -- check, only entries to number and balances to move.
-    SELECT count(*) FILTER (WHERE locked.spending_floor IS NOT NULL) = 0
-           AND NOT EXISTS (SELECT FROM inserted_usage u WHERE u.reservation_id IS NOT NULL)
-      INTO plain_charges
-      FROM (SELECT DISTINCT account_id FROM inserted_usage ORDER BY account_id) touched
-     CROSS JOIN LATERAL (
-            SELECT a.spending_floor
-              FROM rating.balances b
-              JOIN rating.accounts a ON a.account_id = b.account_id
+    -- kept for every later 3-row statement too. (When the plain statement
+    -- of rating.post_usage() has locked them already, in the same order,
+    -- this only looks at each balance again.)
+    PERFORM
+       FROM (SELECT DISTINCT account_id FROM inserted_usage ORDER BY account_id) touched
+      CROSS JOIN LATERAL (
+            SELECT FROM rating.balances b
              WHERE b.account_id = touched.account_id
-               FOR UPDATE OF b) locked;
+               FOR UPDATE) locked;
 
-    -- The common case, cheaply: the same entries as below.
-    IF plain_charges THEN
-        WITH ledger_rows AS (
-            INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
-            SELECT u.account_id, b.last_entry_no + row_number() OVER (PARTITION BY u.account_id ORDER BY u.usage_id),
-                   'charge', -u.charge, u.currency, u.usage_id,
-                   u.service || coalesce(' to ' || u.destination, '') || ', quantity ' || u.quantity,
-                   false, coalesce(u.occurred_at < b.invoiced_through, false)
-              FROM inserted_usage u
-              JOIN rating.balances b ON b.account_id = u.account_id
-             WHERE u.status = 'rated'
-            RETURNING account_id, amount
-        ), moved AS (
-            UPDATE rating.balances b
-               SET balance = b.balance + t.total, last_entry_no = b.last_entry_no + t.entries, updated_at = now()
-              FROM (SELECT account_id, sum(amount) AS total, count(*) AS entries FROM ledger_rows GROUP BY account_id) t
-             WHERE b.account_id = t.account_id
-        )
-        SELECT NULL::bigint AS account_id, (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
-               (SELECT count(*) FROM ledger_rows) AS posted
-          INTO outcome;
-    ELSE
-        WITH account AS (
-            SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
-                   CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
-              FROM rating.balances b
-              JOIN rating.accounts a ON a.account_id = b.account_id
-             WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
-        ), covered AS (
-            -- What each row's reservation pays for: rows naming one reservation
-            -- draw on what it still holds, in usage order.
-            -- A credit (a volume tier's) draws nothing.
-            SELECT u.*,
-                   CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
-                        ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
-                   END AS covered
-              FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
-                      FROM inserted_usage u WHERE u.status = 'rated') u
-              LEFT JOIN rating.open_reservations r
-                ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
-        ), entry AS (
-            SELECT c.*,
-                   a.last_entry_no + row_number() OVER w AS entry_no,
-                   a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
-                   a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
-                   coalesce(c.occurred_at < a.invoiced_through, false) AS late
-              FROM covered c
-              JOIN account a ON a.account_id = c.account_id
-            WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
-        ), ledger_rows AS (
-            INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
-            SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
-                   service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
-                   coalesce(charge > covered AND available_after < 0, false),
-                   late
-              FROM entry
-            RETURNING 1
-        ), moved AS (
-            UPDATE rating.balances b
-               SET balance = b.balance - t.total,
-                   last_entry_no = b.last_entry_no + t.entries,
-                   updated_at = now()
-              FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
-                      FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
-             WHERE b.account_id = t.account_id
-        ), drawn AS (
-            UPDATE rating.reservations r
-               SET consumed = r.consumed + d.covered
-              FROM (SELECT account_id, reservation_id, sum(covered) AS covered
-                      FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
-             WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
-        )
-        SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
-               (SELECT count(*) FROM ledger_rows) AS posted,
-               e.*
-          INTO outcome
-          FROM (SELECT 1) AS one
-          LEFT JOIN LATERAL (
-                SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
-                  FROM entry e
-                 WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
-                 ORDER BY e.account_id, e.usage_id
-                 LIMIT 1) e ON true;
-    END IF;
+    WITH account AS (
+        SELECT b.account_id, b.balance, b.last_entry_no, b.invoiced_through, a.spending_floor, a.limit_policy,
+               CASE WHEN a.spending_floor IS NULL THEN 0 ELSE rating.held_funds(b.account_id) END AS held
+          FROM rating.balances b
+          JOIN rating.accounts a ON a.account_id = b.account_id
+         WHERE b.account_id IN (SELECT DISTINCT account_id FROM inserted_usage)
+    ), covered AS (
+        -- What each row's reservation pays for: rows naming one reservation
+        -- draw on what it still holds, in usage order.
+        -- A credit (a volume tier's) draws nothing.
+        SELECT u.*,
+               CASE WHEN r.reservation_id IS NULL OR u.charge <= 0 THEN 0
+                    ELSE least(u.drawn_through, r.remaining) - least(u.drawn_through - u.charge, r.remaining)
+               END AS covered
+          FROM (SELECT u.*, sum(greatest(u.charge, 0)) OVER (PARTITION BY u.account_id, u.reservation_id ORDER BY u.usage_id) AS drawn_through
+                  FROM inserted_usage u WHERE u.status = 'rated') u
+          LEFT JOIN rating.open_reservations r
+            ON r.account_id = u.account_id AND r.reservation_id = u.reservation_id
+    ), entry AS (
+        SELECT c.*,
+               a.last_entry_no + row_number() OVER w AS entry_no,
+               a.balance - a.held - sum(c.charge - c.covered) OVER w - a.spending_floor AS available_after,
+               a.spending_floor, a.limit_policy, a.balance AS balance_before, a.held,
+               coalesce(c.occurred_at < a.invoiced_through, false) AS late
+          FROM covered c
+          JOIN account a ON a.account_id = c.account_id
+        WINDOW w AS (PARTITION BY c.account_id ORDER BY c.usage_id)
+    ), ledger_rows AS (
+        INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, usage_id, description, over_limit, late)
+        SELECT account_id, entry_no, 'charge', -charge, currency, usage_id,
+               service || coalesce(' to ' || destination, '') || ', quantity ' || quantity,
+               coalesce(charge > covered AND available_after < 0, false),
+               late
+          FROM entry
+        RETURNING 1
+    ), moved AS (
+        UPDATE rating.balances b
+           SET balance = b.balance - t.total,
+               last_entry_no = b.last_entry_no + t.entries,
+               updated_at = now()
+          FROM (SELECT account_id, sum(charge) AS total, count(*) AS entries
+                  FROM inserted_usage WHERE status = 'rated' GROUP BY account_id) t
+         WHERE b.account_id = t.account_id
+    ), drawn AS (
+        UPDATE rating.reservations r
+           SET consumed = r.consumed + d.covered
+          FROM (SELECT account_id, reservation_id, sum(covered) AS covered
+                  FROM covered WHERE covered > 0 GROUP BY account_id, reservation_id) d
+         WHERE r.account_id = d.account_id AND r.reservation_id = d.reservation_id
+    )
+    SELECT (SELECT count(*) FROM inserted_usage WHERE status = 'rated') AS rated,
+           (SELECT count(*) FROM ledger_rows) AS posted,
+           e.*
+      INTO outcome
+      FROM (SELECT 1) AS one
+      LEFT JOIN LATERAL (
+            SELECT e.account_id, e.usage_id, e.charge, e.currency, e.balance_before, e.held, e.spending_floor
+              FROM entry e
+             WHERE e.limit_policy = 'reject' AND e.charge > e.covered AND e.available_after < 0
+             ORDER BY e.account_id, e.usage_id
+             LIMIT 1) e ON true;
 
     IF outcome.account_id IS NOT NULL THEN
         RAISE EXCEPTION 'usage would take account % below its spending floor of % %',
@@ -182,12 +152,12 @@ BEGIN
     RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage, run by the trigger function rating.post_usage() for statements it does not post itself: locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
--- Rust (src/posting.rs): posts small statements itself and runs
+COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage with a reservation to draw on or a spending floor to check, run by the trigger function rating.post_usage() in its place (it posts any statement correctly): locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
+-- Rust (src/posting.rs): posts the common statements itself and runs
 -- post_usage_charges() for the others.
 CREATE FUNCTION rating.post_usage() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
-COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: posts a statement of at most two rows, of one account and drawing on no reservation, when the account has no spending floor, with kept plans (the entries rating.post_usage_charges() would write); runs rating.post_usage_charges() for every other statement.';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): one or two rows of one account with kept plans, more with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
 
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
     REFERENCING NEW TABLE AS inserted_usage

@@ -8,7 +8,7 @@
 
 use crate::errors::{raise, report_internal};
 use crate::plans::{kept, INT8, NUMERIC};
-use crate::transition::{for_each_row, has_at_most, small_or_set_based_trigger};
+use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 
@@ -19,11 +19,11 @@ const CROSSES_THRESHOLD: &str = include_str!("../sql/queries/crosses_alert_thres
 /// moving 1 to 16 balances; even at 8 to 16).
 const MAX_PROBED_BALANCES: i64 = 8;
 
-small_or_set_based_trigger! {
+rust_or_plpgsql_trigger! {
     symbol: watch_balances_trigger,
     finfo: pg_finfo_watch_balances_trigger,
     name: "rating.watch_balances()",
-    take_small: few_balances_crossed_nothing,
+    take: few_balances_crossed_nothing,
     otherwise: c"rating.raise_spending_alerts()",
 }
 

@@ -45,6 +45,17 @@ pub fn malformed_ledger_entry(entry: &str, broken: &MalformedEntry) -> ErrorRepo
     )
 }
 
+/// Rated usage rows left without their ledger entries: an account lost its
+/// balance row. Refused rather than accepting usage that is not on the
+/// ledger (as rating.post_usage_charges() refuses it).
+pub fn unposted_charges(rated: i64, posted: i64) -> ErrorReport {
+    report(
+        ERRCODE_FOREIGN_KEY_VIOLATION,
+        format!("{rated} usage rows were rated but only {posted} posted: an account lost its balance row during the statement"),
+    )
+    .set_hint("Was an account deleted meanwhile? Every account needs its row in rating.balances.")
+}
+
 pub fn not_null(table: &str, column: &str) -> ErrorReport {
     report(
         ERRCODE_NOT_NULL_VIOLATION,

@@ -16,9 +16,13 @@ pub const TEXT: PgOid = PgOid::BuiltIn(PgBuiltInOids::TEXTOID);
 pub const TIMESTAMPTZ: PgOid = PgOid::BuiltIn(PgBuiltInOids::TIMESTAMPTZOID);
 pub const NUMERIC: PgOid = PgOid::BuiltIn(PgBuiltInOids::NUMERICOID);
 
+/// Which kept plan: the address of the query's text (each is a `&'static
+/// str`) and, for a query over a statement's transition table, the number
+/// of decimal digits of the table's row count.
+type PlanKey = (usize, u32);
+
 thread_local! {
-    /// Keyed by the address of the query's text: each is a `&'static str`.
-    static PLANS: RefCell<HashMap<usize, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
+    static PLANS: RefCell<HashMap<PlanKey, Rc<OwnedPreparedStatement>>> = RefCell::new(HashMap::new());
 }
 
 /// The kept plan of `query`, prepared with parameters `args` on first use.
@@ -29,7 +33,38 @@ pub fn kept(
     args: &[PgOid],
     mutating: bool,
 ) -> SpiResult<Rc<OwnedPreparedStatement>> {
-    let key = query.as_ptr() as usize;
+    kept_as(client, (query.as_ptr() as usize, 0), query, args, mutating)
+}
+
+/// The kept plan of `query`, which reads a transition table of `rows` rows,
+/// for tables of about that size: one plan per order of magnitude. The
+/// planner costs a transition table by its rows when it plans; a plan made
+/// for 3 rows (nested loops) would be quadratic on 200,000, and one made
+/// for 200,000 (hashing everything) wasteful on 3. Within a tenfold range
+/// the plan it chose stays sound.
+pub fn kept_for_rows(
+    client: &SpiClient<'_>,
+    query: &'static str,
+    rows: i64,
+    mutating: bool,
+) -> SpiResult<Rc<OwnedPreparedStatement>> {
+    let digits = rows.max(1).ilog10() + 1;
+    kept_as(
+        client,
+        (query.as_ptr() as usize, digits),
+        query,
+        &[],
+        mutating,
+    )
+}
+
+fn kept_as(
+    client: &SpiClient<'_>,
+    key: PlanKey,
+    query: &'static str,
+    args: &[PgOid],
+    mutating: bool,
+) -> SpiResult<Rc<OwnedPreparedStatement>> {
     if let Some(plan) = PLANS.with_borrow(|plans| plans.get(&key).cloned()) {
         return Ok(plan);
     }

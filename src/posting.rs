@@ -1,18 +1,25 @@
 //! AFTER INSERT statement trigger on `rating.usage`: posts the statement's
-//! rated rows to the ledger and moves the balance.
+//! rated rows to the ledger and moves the balances.
 //!
-//! A statement of one or two rows for one account, such as a mediation
-//! system's single-row INSERT, is posted here with kept plans: move (and so
-//! lock) the balance, then insert each entry. Everything else (several
-//! accounts, more rows, a reservation to draw on, a spending floor to check)
-//! is posted by the set-based `rating.post_usage_charges()`, run in its
-//! place with the same trigger call, whose fixed cost (PL/pgSQL, a query
-//! over the transition table) only pays off on larger statements. Both write
-//! the same entries (pgrx-tests/posting.rs compares them).
+//! Three ways, by what the statement holds:
+//! - one or two rows for one account, such as a mediation system's
+//!   single-row INSERT: posted here with kept plans (move, and so lock, the
+//!   balance, then insert each entry);
+//! - more rows or accounts, none drawing on a reservation, for accounts
+//!   without a spending floor (the common batch): one set-based statement,
+//!   sql/queries/post_plain_charges.sql, with a kept plan per order of
+//!   magnitude of the statement's size;
+//! - the rest (a reservation to draw on, a floor to check): the PL/pgSQL
+//!   `rating.post_usage_charges()`, run in this trigger's place with the
+//!   same trigger call.
+//!
+//! All three write the same entries (pgrx-tests/posting.rs compares them).
 
-use crate::errors::{raise, report_internal};
-use crate::plans::{kept, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
-use crate::transition::{for_each_row, has_at_most, small_or_set_based_trigger};
+use crate::errors::{raise, report_internal, unposted_charges};
+use crate::plans::{kept, kept_for_rows, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
+use crate::transition::{
+    for_each_row, has_at_most, register_transition_tables, row_count, rust_or_plpgsql_trigger,
+};
 use crate::usage_columns::{self, column, required, UsageColumns};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
@@ -20,6 +27,7 @@ use pgrx::AnyNumeric;
 
 const INSERT_ENTRY: &str = include_str!("../sql/queries/insert_charge_entry.sql");
 const MOVE_BALANCE: &str = include_str!("../sql/queries/move_balance_by_charges.sql");
+const POST_PLAIN_CHARGES: &str = include_str!("../sql/queries/post_plain_charges.sql");
 
 /// Measured as backend CPU per row of one-account statements: the two paths
 /// cost about the same at two rows, and the set-based one less from four.
@@ -46,27 +54,33 @@ enum Posting {
         account_id: i64,
         charges: Vec<Charge>,
     },
-    /// By `rating.post_usage_charges()`.
+    /// By the set-based plain statement, unless an account has a spending
+    /// floor or a row draws on a reservation.
     SetBased,
+    /// A row draws on a reservation: by `rating.post_usage_charges()`.
+    Reserved,
 }
 
-small_or_set_based_trigger! {
+rust_or_plpgsql_trigger! {
     symbol: post_usage_trigger,
     finfo: pg_finfo_post_usage_trigger,
     name: "rating.post_usage()",
-    take_small: post_small_statement,
+    take: post_unless_reserved_or_floored,
     otherwise: c"rating.post_usage_charges()",
 }
 
-/// Posts the statement if it is small; false leaves it to the set-based path.
-fn post_small_statement(data: &pg_sys::TriggerData) -> bool {
+/// Posts the statement, or returns false to leave it to
+/// `rating.post_usage_charges()`, the only path that draws on reservations
+/// and checks spending floors.
+fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     match posting(data) {
         Posting::Nothing => true,
         Posting::Direct {
             account_id,
             charges,
         } => post_directly(account_id, &charges),
-        Posting::SetBased => false,
+        Posting::SetBased => post_plain_statement(data),
+        Posting::Reserved => false,
     }
 }
 
@@ -77,22 +91,24 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
     let at = usage_columns::of(data.tg_relation);
     let mut account = None;
     let mut charges = Vec::new();
-    let mut direct = true;
+    let mut one_account = true;
+    let mut reserved = false;
     for_each_row(data.tg_newtable, data.tg_relation, |row| {
         if column::<i64>(row, at.reservation_id).is_some() {
-            direct = false;
+            reserved = true;
         } else if is_rated(row, &at) {
             let account_id = required::<i64>(row, at.account_id, "account_id");
-            direct &= *account.get_or_insert(account_id) == account_id;
+            one_account &= *account.get_or_insert(account_id) == account_id;
             charges.push(read_charge(row, &at));
         }
-        direct
+        one_account && !reserved
     });
     charges.sort_by_key(|charge| charge.usage_id);
-    match (direct, account) {
-        (false, _) => Posting::SetBased,
-        (true, None) => Posting::Nothing,
-        (true, Some(account_id)) => Posting::Direct {
+    match (reserved, one_account, account) {
+        (true, _, _) => Posting::Reserved,
+        (false, false, _) => Posting::SetBased,
+        (false, true, None) => Posting::Nothing,
+        (false, true, Some(account_id)) => Posting::Direct {
             account_id,
             charges,
         },
@@ -117,7 +133,7 @@ fn read_charge(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) ->
 }
 
 /// Posts the charges; false if the account has a spending floor to check,
-/// which only the set-based path does.
+/// which only `rating.post_usage_charges()` does.
 fn post_directly(account_id: i64, charges: &[Charge]) -> bool {
     let total = charges.iter().fold(AnyNumeric::from(0), |sum, charge| {
         sum + charge.charge.clone()
@@ -174,4 +190,30 @@ fn post_directly(account_id: i64, charges: &[Charge]) -> bool {
             "posting the charges of account {account_id}: {e}"
         )))
     })
+}
+
+/// Posts a statement of more rows or accounts; false when an account has a
+/// spending floor or a row draws on a reservation (its balances are then
+/// locked, and nothing is posted).
+fn post_plain_statement(data: &pg_sys::TriggerData) -> bool {
+    let rows = row_count(data.tg_newtable);
+    let outcome: SpiResult<(bool, i64, i64)> = Spi::connect_mut(|client| {
+        register_transition_tables(data);
+        let plan = kept_for_rows(client, POST_PLAIN_CHARGES, rows, true)?;
+        let outcome = client.update(&*plan, None, &[])?.first();
+        Ok((
+            outcome.get::<bool>(1)?.unwrap_or(false),
+            outcome.get::<i64>(2)?.unwrap_or_default(),
+            outcome.get::<i64>(3)?.unwrap_or_default(),
+        ))
+    });
+    let (plain, rated, posted) = outcome.unwrap_or_else(|e| {
+        raise(report_internal(format!(
+            "posting a statement of {rows} usage rows: {e}"
+        )))
+    });
+    if plain && posted != rated {
+        raise(unposted_charges(rated, posted));
+    }
+    plain
 }

@@ -1,7 +1,7 @@
-//! For the Rust statement triggers that take the common small statement
-//! themselves: reading their transition tables without SQL, and running the
-//! set-based PL/pgSQL trigger function that does the same job, with the
-//! same trigger call, for every other statement.
+//! For the Rust statement triggers that take the common statements
+//! themselves: reading their transition tables, without SQL or from SPI
+//! queries, and running the PL/pgSQL trigger function that does the whole
+//! job, with the same trigger call, for every other statement.
 
 use crate::errors::{raise, report_internal};
 use pgrx::prelude::*;
@@ -10,7 +10,28 @@ use std::ffi::CStr;
 
 /// Whether a transition table has at most `most` rows.
 pub fn has_at_most(store: *mut pg_sys::Tuplestorestate, most: i64) -> bool {
-    !store.is_null() && unsafe { pg_sys::tuplestore_tuple_count(store) } <= most
+    !store.is_null() && row_count(store) <= most
+}
+
+/// The rows of a transition table (none if the trigger has none).
+pub fn row_count(store: *mut pg_sys::Tuplestorestate) -> i64 {
+    if store.is_null() {
+        0
+    } else {
+        unsafe { pg_sys::tuplestore_tuple_count(store) }
+    }
+}
+
+/// Lets the SPI queries of the current connection read the trigger's
+/// transition tables by the names its REFERENCING clause gives them.
+pub fn register_transition_tables(data: &pg_sys::TriggerData) {
+    let data = data as *const pg_sys::TriggerData as *mut pg_sys::TriggerData;
+    let registered = unsafe { pg_sys::SPI_register_trigger_data(data) };
+    if registered != pg_sys::SPI_OK_TD_REGISTER as i32 {
+        raise(report_internal(format!(
+            "registering the transition tables with SPI: code {registered}"
+        )));
+    }
 }
 
 /// Calls `visit` with each row of a transition table of `relation` until it
@@ -73,44 +94,44 @@ fn function_oid(signature: &CStr) -> pg_sys::Oid {
         .unwrap_or_else(|| raise(report_internal(format!("no function {signature:?}"))))
 }
 
-/// The set-based trigger function `set_based` to run, or InvalidOid when
-/// `take_small` took the statement itself (returned true). The trigger
+/// The PL/pgSQL trigger function `plpgsql` to run, or InvalidOid when
+/// `take` took the statement itself (returned true). The trigger
 /// `name` is for the message if the call is no statement trigger.
 ///
 /// # Safety
 /// `fcinfo` is a function call from PostgreSQL; to be called under
-/// `#[pg_guard]`, as [`small_or_set_based_trigger`] does.
-pub unsafe fn set_based_unless_taken(
+/// `#[pg_guard]`, as [`rust_or_plpgsql_trigger`] does.
+pub unsafe fn plpgsql_unless_taken(
     fcinfo: pg_sys::FunctionCallInfo,
     name: &str,
-    take_small: fn(&pg_sys::TriggerData) -> bool,
-    set_based: &CStr,
+    take: fn(&pg_sys::TriggerData) -> bool,
+    plpgsql: &CStr,
 ) -> pg_sys::Oid {
     let data = unsafe { statement_trigger_data(fcinfo, name) };
-    if take_small(data) {
+    if take(data) {
         pg_sys::InvalidOid
     } else {
-        function_oid(set_based)
+        function_oid(plpgsql)
     }
 }
 
-/// Runs `choose` (a guarded [`set_based_unless_taken`]), then the
-/// set-based trigger function it names, if any, with the same trigger call.
+/// Runs `choose` (a guarded [`plpgsql_unless_taken`]), then the
+/// PL/pgSQL trigger function it names, if any, with the same trigger call.
 ///
 /// # Safety
 /// `fcinfo` is a trigger call. No value here needs dropping, and none may:
-/// an ERROR that the set-based function raises longjmps straight back to
+/// an ERROR that the PL/pgSQL function raises longjmps straight back to
 /// PostgreSQL past this frame, keeping its SQLSTATE. (Caught by pgrx, an
 /// SQLSTATE it does not know, such as RT001, would become XX000.)
-pub unsafe fn small_or_set_based(
+pub unsafe fn rust_or_plpgsql(
     fcinfo: pg_sys::FunctionCallInfo,
     choose: unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Oid,
 ) -> pg_sys::Datum {
     unsafe {
-        let set_based = choose(fcinfo);
-        if set_based != pg_sys::InvalidOid {
+        let plpgsql = choose(fcinfo);
+        if plpgsql != pg_sys::InvalidOid {
             let mut flinfo = std::mem::MaybeUninit::<pg_sys::FmgrInfo>::zeroed();
-            pg_sys::fmgr_info(set_based, flinfo.as_mut_ptr());
+            pg_sys::fmgr_info(plpgsql, flinfo.as_mut_ptr());
             let mut flinfo = flinfo.assume_init();
             let mut call = std::mem::MaybeUninit::<pg_sys::FunctionCallInfoBaseData>::zeroed();
             let call = call.as_mut_ptr();
@@ -128,16 +149,16 @@ pub unsafe fn small_or_set_based(
 }
 
 /// Exports a statement trigger function for `CREATE FUNCTION ... LANGUAGE c
-/// AS 'MODULE_PATHNAME', 'symbol'`: `take_small(&TriggerData) -> bool`
+/// AS 'MODULE_PATHNAME', 'symbol'`: `take(&TriggerData) -> bool`
 /// takes the statement or leaves it to the PL/pgSQL function `otherwise`.
 /// Written out rather than with `#[pg_trigger]`, whose wrapper would catch
-/// the set-based function's errors.
-macro_rules! small_or_set_based_trigger {
+/// the PL/pgSQL function's errors.
+macro_rules! rust_or_plpgsql_trigger {
     (
         symbol: $symbol:ident,
         finfo: $finfo:ident,
         name: $name:literal,
-        take_small: $take_small:path,
+        take: $take:path,
         otherwise: $otherwise:literal $(,)?
     ) => {
         #[no_mangle]
@@ -156,20 +177,15 @@ macro_rules! small_or_set_based_trigger {
         ) -> pgrx::pg_sys::Datum {
             // Errors and panics of the Rust part end at this guard.
             #[pgrx::pg_guard]
-            unsafe extern "C-unwind" fn set_based_unless_taken(
+            unsafe extern "C-unwind" fn plpgsql_unless_taken(
                 fcinfo: pgrx::pg_sys::FunctionCallInfo,
             ) -> pgrx::pg_sys::Oid {
                 unsafe {
-                    $crate::transition::set_based_unless_taken(
-                        fcinfo,
-                        $name,
-                        $take_small,
-                        $otherwise,
-                    )
+                    $crate::transition::plpgsql_unless_taken(fcinfo, $name, $take, $otherwise)
                 }
             }
-            unsafe { $crate::transition::small_or_set_based(fcinfo, set_based_unless_taken) }
+            unsafe { $crate::transition::rust_or_plpgsql(fcinfo, plpgsql_unless_taken) }
         }
     };
 }
-pub(crate) use small_or_set_based_trigger;
+pub(crate) use rust_or_plpgsql_trigger;

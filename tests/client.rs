@@ -752,6 +752,62 @@ fn sessions_racing_on_a_tiered_counter_count_every_unit_once() {
     assert_books_balance(&mut setup);
 }
 
+/// An INSERT that waits for a balance another transaction has moved posts
+/// on what that transaction committed, though its snapshot is older: its
+/// entries follow the committed ones and its charges add to the committed
+/// balance. On each posting path: one row (kept plans), three rows over
+/// two accounts (the plain set-based statement), and three rows touching an
+/// account with a spending floor (`rating.post_usage_charges()`).
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
+    let database = TestDatabase::create("client_lock_wait");
+    let mut client = database.connect();
+    let cases = [
+        ("direct", "", "(3001, 'sms', 1, now())"),
+        (
+            "plain",
+            "",
+            "(3001, 'sms', 1, now()), (3001, 'sms', 2, now()), (3002, 'sms', 1, now())",
+        ),
+        (
+            "with a spending floor",
+            "UPDATE rating.accounts SET credit_limit = 1000 WHERE account_id = 3002",
+            "(3001, 'sms', 1, now()), (3002, 'sms', 1, now()), (3002, 'sms', 2, now())",
+        ),
+    ];
+    for (path, setup, rows) in cases {
+        client.batch_execute(setup).unwrap();
+        let mut holding = database.connect();
+        let mut payment = holding.transaction().unwrap();
+        payment
+            .batch_execute(&format!(
+                "SELECT rating.post_payment(3001, 1.00, 'wait-{path}')"
+            ))
+            .unwrap();
+        let mut inserting = database.connect();
+        let insert = std::thread::spawn(move || {
+            inserting.batch_execute(&format!(
+                "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES {rows}"
+            ))
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(
+            !insert.is_finished(),
+            "{path}: the INSERT waits for the payment"
+        );
+        payment.commit().unwrap();
+        insert
+            .join()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert_books_balance(&mut client);
+    }
+    // Three payments of 1.00; five SMS at 0.05 on 3001, four on 3002.
+    assert_eq!(balance_cents(&mut client, 3001), 300 - 5 * SMS_CENTS);
+    assert_eq!(balance_cents(&mut client, 3002), -4 * SMS_CENTS);
+}
+
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
 fn deleting_an_account_waits_for_usage_being_inserted_and_then_refuses() {
