@@ -95,6 +95,7 @@ extension_sql_file!(
 mod tests {
     include!("../pgrx-tests/helpers.rs");
     include!("../pgrx-tests/posting.rs");
+    include!("../pgrx-tests/numeric.rs");
     include!("../pgrx-tests/bad_input.rs");
     include!("../pgrx-tests/cache.rs");
     include!("../pgrx-tests/quote.rs");

@@ -1,6 +1,13 @@
 //! Exact conversion between PostgreSQL `numeric` and `rust_decimal::Decimal`.
-//! Both sides are decimal, so going through the canonical text form loses nothing.
+//!
+//! Both sides are decimal, so nothing is lost either way. A `numeric` is
+//! read through its canonical text form. A `Decimal` is written straight
+//! into `numeric`'s own layout (the insert trigger writes two per row, and
+//! through text each cost a formatting, a parse and two copies), the bytes
+//! `numeric_in` would have made from its text: pgrx-tests/numeric.rs
+//! compares them.
 
+use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
 
@@ -21,8 +28,168 @@ pub fn to_decimal(value: &AnyNumeric) -> Result<Decimal, NumericError> {
     Decimal::from_str_exact(&text).map_err(|_| NumericError::OutOfRange(text))
 }
 
+/// Base-10000 digits of a 96-bit mantissa scaled up to a whole number of
+/// digit groups: at most 29 + 3 decimal digits.
+const MAX_GROUPS: usize = 8;
+
+/// A decimal as `numeric` stores it: base-10000 digits, most significant
+/// first, with no leading or trailing zero digit; `weight` is the power of
+/// 10000 of the first; `dscale` the decimal places shown. Zero has no
+/// digits, weight 0 and is never negative.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NumericDigits {
+    pub negative: bool,
+    pub weight: i16,
+    pub dscale: u16,
+    digits: [i16; MAX_GROUPS],
+    len: usize,
+}
+
+impl NumericDigits {
+    pub fn digits(&self) -> &[i16] {
+        &self.digits[..self.len]
+    }
+}
+
+impl From<Decimal> for NumericDigits {
+    fn from(value: Decimal) -> Self {
+        let scale = value.scale();
+        // Pad the fraction to whole groups of four decimal places.
+        let padding = (4 - scale % 4) % 4;
+        let fraction_groups = ((scale + padding) / 4) as i16;
+        let mut rest = value.mantissa().unsigned_abs() * 10u128.pow(padding);
+        let mut groups = [0i16; MAX_GROUPS]; // least significant first
+        let mut count = 0;
+        while rest > 0 {
+            groups[count] = (rest % 10_000) as i16;
+            rest /= 10_000;
+            count += 1;
+        }
+        let zeros_below = groups[..count].iter().take_while(|&&g| g == 0).count();
+        let mut digits = [0i16; MAX_GROUPS];
+        for (to, &group) in digits
+            .iter_mut()
+            .zip(groups[zeros_below..count].iter().rev())
+        {
+            *to = group;
+        }
+        NumericDigits {
+            negative: count > 0 && value.is_sign_negative(),
+            weight: if count == 0 {
+                0
+            } else {
+                count as i16 - 1 - fraction_groups
+            },
+            dscale: scale as u16,
+            digits,
+            len: count - zeros_below,
+        }
+    }
+}
+
+// numeric's short header (src/backend/utils/adt/numeric.c). A Decimal
+// always fits it: weight within -7..=7, dscale at most 28.
+const NUMERIC_SHORT: u16 = 0x8000;
+const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
+const NUMERIC_SHORT_DSCALE_SHIFT: u16 = 7;
+const NUMERIC_SHORT_WEIGHT_SIGN_MASK: u16 = 0x0040;
+const NUMERIC_SHORT_WEIGHT_MASK: u16 = 0x003F;
+
+impl NumericDigits {
+    fn short_header(&self) -> u16 {
+        let sign = if self.negative {
+            NUMERIC_SHORT | NUMERIC_SHORT_SIGN_MASK
+        } else {
+            NUMERIC_SHORT
+        };
+        let weight_sign = if self.weight < 0 {
+            NUMERIC_SHORT_WEIGHT_SIGN_MASK
+        } else {
+            0
+        };
+        sign | (self.dscale << NUMERIC_SHORT_DSCALE_SHIFT)
+            | weight_sign
+            | (self.weight as u16 & NUMERIC_SHORT_WEIGHT_MASK)
+    }
+}
+
+/// `value` as a `numeric` datum, palloc'd in the current memory context.
+pub fn numeric_datum(value: Decimal) -> pg_sys::Datum {
+    let parts = NumericDigits::from(value);
+    let header = size_of::<i32>() + size_of::<u16>();
+    let size = header + size_of::<i16>() * parts.len;
+    unsafe {
+        let numeric = pg_sys::palloc(size).cast::<u8>();
+        // A 4-byte varlena header holds the size shifted left by two.
+        numeric.cast::<u32>().write_unaligned((size as u32) << 2);
+        numeric
+            .add(4)
+            .cast::<u16>()
+            .write_unaligned(parts.short_header());
+        for (i, digit) in parts.digits().iter().enumerate() {
+            numeric
+                .add(header + 2 * i)
+                .cast::<i16>()
+                .write_unaligned(*digit);
+        }
+        pg_sys::Datum::from(numeric)
+    }
+}
+
 pub fn to_numeric(value: Decimal) -> AnyNumeric {
-    // A Decimal's text form is always valid numeric input.
-    AnyNumeric::try_from(value.to_string().as_str())
-        .unwrap_or_else(|_| unreachable!("decimal text is numeric"))
+    let datum = numeric_datum(value);
+    // AnyNumeric keeps a copy of its own.
+    let numeric = unsafe { AnyNumeric::from_datum(datum, false) };
+    unsafe { pg_sys::pfree(datum.cast_mut_ptr()) };
+    numeric.unwrap_or_else(|| unreachable!("a non-null datum"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NumericDigits;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    #[test]
+    fn decimals_become_base_10000_digits_as_numeric_stores_them() {
+        // (value, negative, weight, dscale, digits)
+        let cases: &[(&str, bool, i16, u16, &[i16])] = &[
+            ("0", false, 0, 0, &[]),
+            ("0.00", false, 0, 2, &[]),
+            ("-0.00", false, 0, 2, &[]),
+            ("1", false, 0, 0, &[1]),
+            ("1.50", false, 0, 2, &[1, 5000]),
+            ("-1.50", true, 0, 2, &[1, 5000]),
+            ("12345.6789", false, 1, 4, &[1, 2345, 6789]),
+            ("10000", false, 1, 0, &[1]),
+            ("100000000", false, 2, 0, &[1]),
+            ("0.0001", false, -1, 4, &[1]),
+            ("0.00001", false, -2, 5, &[1000]),
+            ("0.05", false, -1, 2, &[500]),
+            ("-59.40", true, 0, 2, &[59, 4000]),
+            ("0.0000000000000000000000000001", false, -7, 28, &[1]),
+            (
+                "79228162514264337593543950335",
+                false,
+                7,
+                0,
+                &[7, 9228, 1625, 1426, 4337, 5935, 4395, 335],
+            ),
+            (
+                "-7.9228162514264337593543950335",
+                true,
+                0,
+                28,
+                &[7, 9228, 1625, 1426, 4337, 5935, 4395, 335],
+            ),
+        ];
+        for &(text, negative, weight, dscale, digits) in cases {
+            let parts = NumericDigits::from(Decimal::from_str(text).unwrap());
+            assert_eq!(
+                (parts.negative, parts.weight, parts.dscale, parts.digits()),
+                (negative, weight, dscale, digits),
+                "{text}"
+            );
+        }
+    }
 }

@@ -6,7 +6,7 @@
 
 use crate::counters::Counting;
 use crate::errors::{raise, report_internal};
-use crate::numeric::to_numeric;
+use crate::numeric::numeric_datum;
 use crate::plans::{kept, INT8};
 use crate::settings::{Unratable, UNRATABLE};
 use crate::tenancy::check_account_access;
@@ -61,13 +61,13 @@ fn write<'a>(
     let rated_at = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
     let rated_at = TimestampWithTimeZone::try_from(rated_at).ok();
     let mut values = vec![
-        (at.charge, to_numeric(rated.priced.charge).into_datum()),
+        (at.charge, Some(numeric_datum(rated.priced.charge))),
         (at.currency, rated.currency.into_datum()),
         (at.tariff_id, rated.tariff_id.into_datum()),
         (at.rate_id, rated.priced.rate_id.into_datum()),
         (
             at.billed_quantity,
-            to_numeric(rated.priced.billed_quantity).into_datum(),
+            Some(numeric_datum(rated.priced.billed_quantity)),
         ),
         (at.breakdown, rated.priced.breakdown.into_datum()),
         (at.rated_at, rated_at.into_datum()),
