@@ -7,8 +7,9 @@
 //! it reads the amount's sign from the numeric's header instead of copying
 //! and comparing it.
 
-use crate::engine::ledger::{check_entry, AmountSign, EntryShape};
+use crate::engine::ledger::{check_entry, EntryShape};
 use crate::errors::{malformed_ledger_entry, raise};
+use crate::numeric::numeric_sign;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
@@ -67,32 +68,4 @@ pub unsafe extern "C-unwind" fn ledger_entry_is_well_formed(
 
 fn or_null(value: Option<impl ToString>) -> String {
     value.map_or_else(|| "NULL".to_string(), |v| v.to_string())
-}
-
-/// The sign of a numeric datum, from the header of its (possibly packed)
-/// varlena, as PostgreSQL's numeric_sign() reads it: special values (NaN,
-/// ±Infinity) have both top bits set; otherwise a short header keeps the
-/// sign in bit 0x2000 and a long one in 0x4000; and a stored numeric has no
-/// leading or trailing zero digits, so zero is the one with no digits.
-unsafe fn numeric_sign(datum: pg_sys::Datum) -> AmountSign {
-    const SPECIAL: u16 = 0xC000;
-    const SHORT: u16 = 0x8000;
-    const SHORT_NEGATIVE: u16 = 0x2000;
-    const LONG_NEGATIVE: u16 = 0x4000;
-    unsafe {
-        let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-        let data = pgrx::varlena::vardata_any(value).cast::<u8>();
-        let size = pgrx::varlena::varsize_any_exhdr(value);
-        let header = u16::from_ne_bytes([*data, *data.add(1)]);
-        let (negative, header_size) = match header & SPECIAL {
-            SPECIAL => return AmountSign::NotFinite,
-            flags if flags & SHORT != 0 => (header & SHORT_NEGATIVE != 0, 2),
-            flags => (flags == LONG_NEGATIVE, 4),
-        };
-        match (size > header_size, negative) {
-            (false, _) => AmountSign::Zero,
-            (true, true) => AmountSign::Negative,
-            (true, false) => AmountSign::Positive,
-        }
-    }
 }

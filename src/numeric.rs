@@ -5,8 +5,10 @@
 //! into `numeric`'s own layout (the insert trigger writes two per row, and
 //! through text each cost a formatting, a parse and two copies), the bytes
 //! `numeric_in` would have made from its text: pgrx-tests/numeric.rs
-//! compares them.
+//! compares them. The ledger's CHECK reads an amount's sign from the same
+//! layout.
 
+use crate::engine::ledger::AmountSign;
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -27,6 +29,18 @@ pub fn to_decimal(value: &AnyNumeric) -> Result<Decimal, NumericError> {
     }
     Decimal::from_str_exact(&text).map_err(|_| NumericError::OutOfRange(text))
 }
+
+// The first 16 bits of a numeric's data (src/backend/utils/adt/numeric.c):
+// both top bits set for NaN and ±Infinity; the top bit alone for the short
+// header, which keeps sign, display scale and weight in the rest; neither
+// for the long header, whose sign is the next bit and whose weight follows.
+const NUMERIC_SPECIAL: u16 = 0xC000;
+const NUMERIC_SHORT: u16 = 0x8000;
+const NUMERIC_LONG_NEGATIVE: u16 = 0x4000;
+const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
+const NUMERIC_SHORT_DSCALE_SHIFT: u16 = 7;
+const NUMERIC_SHORT_WEIGHT_SIGN_MASK: u16 = 0x0040;
+const NUMERIC_SHORT_WEIGHT_MASK: u16 = 0x003F;
 
 /// Base-10000 digits of a 96-bit mantissa scaled up to a whole number of
 /// digit groups: at most 29 + 3 decimal digits.
@@ -87,15 +101,9 @@ impl From<Decimal> for NumericDigits {
     }
 }
 
-// numeric's short header (src/backend/utils/adt/numeric.c). A Decimal
-// always fits it: weight within -7..=7, dscale at most 28.
-const NUMERIC_SHORT: u16 = 0x8000;
-const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
-const NUMERIC_SHORT_DSCALE_SHIFT: u16 = 7;
-const NUMERIC_SHORT_WEIGHT_SIGN_MASK: u16 = 0x0040;
-const NUMERIC_SHORT_WEIGHT_MASK: u16 = 0x003F;
-
 impl NumericDigits {
+    /// A Decimal always fits numeric's short header: weight within -7..=7,
+    /// dscale at most 28.
     fn short_header(&self) -> u16 {
         let sign = if self.negative {
             NUMERIC_SHORT | NUMERIC_SHORT_SIGN_MASK
@@ -116,23 +124,42 @@ impl NumericDigits {
 /// `value` as a `numeric` datum, palloc'd in the current memory context.
 pub fn numeric_datum(value: Decimal) -> pg_sys::Datum {
     let parts = NumericDigits::from(value);
-    let header = size_of::<i32>() + size_of::<u16>();
-    let size = header + size_of::<i16>() * parts.len;
+    let size = pg_sys::VARHDRSZ + size_of::<u16>() + size_of::<i16>() * parts.len;
     unsafe {
-        let numeric = pg_sys::palloc(size).cast::<u8>();
-        // A 4-byte varlena header holds the size shifted left by two.
-        numeric.cast::<u32>().write_unaligned((size as u32) << 2);
-        numeric
-            .add(4)
-            .cast::<u16>()
-            .write_unaligned(parts.short_header());
-        for (i, digit) in parts.digits().iter().enumerate() {
-            numeric
-                .add(header + 2 * i)
-                .cast::<i16>()
-                .write_unaligned(*digit);
+        let numeric = pg_sys::palloc(size).cast::<pg_sys::varlena>();
+        pgrx::varlena::set_varsize_4b(numeric, size as i32);
+        let data = pgrx::varlena::vardata_4b(numeric).cast_mut().cast::<u16>();
+        data.write_unaligned(parts.short_header());
+        let digits = data.add(1).cast::<i16>();
+        for (i, &digit) in parts.digits().iter().enumerate() {
+            digits.add(i).write_unaligned(digit);
         }
         pg_sys::Datum::from(numeric)
+    }
+}
+
+/// The sign of a numeric datum, from the header of its (possibly packed)
+/// varlena, as PostgreSQL's numeric_sign() reads it; a stored numeric has no
+/// leading or trailing zero digits, so zero is the one with no digits.
+///
+/// # Safety
+/// `datum` is a non-null numeric.
+pub unsafe fn numeric_sign(datum: pg_sys::Datum) -> AmountSign {
+    unsafe {
+        let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+        let data = pgrx::varlena::vardata_any(value).cast::<u8>();
+        let size = pgrx::varlena::varsize_any_exhdr(value);
+        let header = u16::from_ne_bytes([*data, *data.add(1)]);
+        let (negative, header_size) = match header & NUMERIC_SPECIAL {
+            NUMERIC_SPECIAL => return AmountSign::NotFinite,
+            flags if flags & NUMERIC_SHORT != 0 => (header & NUMERIC_SHORT_SIGN_MASK != 0, 2),
+            flags => (flags == NUMERIC_LONG_NEGATIVE, 4),
+        };
+        match (size > header_size, negative) {
+            (false, _) => AmountSign::Zero,
+            (true, true) => AmountSign::Negative,
+            (true, false) => AmountSign::Positive,
+        }
     }
 }
 
