@@ -132,3 +132,23 @@ fn an_account_with_usage_or_ledger_entries_is_never_deleted() {
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.balances WHERE account_id = 3999"), 0);
     assert_books_balance();
 }
+
+#[pg_test]
+fn a_correction_names_an_entry_of_its_own_account() {
+    fixture();
+    run("SELECT rating.post_payment(3001, 25.00, 'bank-1')");
+    run("SELECT rating.post_payment(3001, 1.00, 'bank-2')");
+    run("SELECT rating.post_payment(3002, 5.00, 'bank-3')");
+    // Written directly, past post_entry()'s own check: the ledger's trigger
+    // refuses an entry that is missing, or is another account's.
+    for (account, corrects) in [(3001, 99), (3002, 2)] {
+        let refused = error_of(&format!(
+            "INSERT INTO rating.ledger (account_id, entry_no, kind, amount, currency, description, corrects_entry_no)
+             VALUES ({account}, 10, 'adjustment', -1, 'EUR', 'direct', {corrects})"
+        ));
+        let expected = format!("23503: account {account} has no ledger entry {corrects} to correct");
+        assert!(refused.starts_with(&expected), "{refused}");
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 3);
+    assert_books_balance();
+}

@@ -85,3 +85,48 @@ fn an_expired_reservation_holds_nothing() {
     assert_eq!(one::<i64>("SELECT rating.expire_reservations()"), 1);
     assert_eq!(text("SELECT status FROM rating.reservations"), "expired");
 }
+
+#[pg_test]
+fn usage_names_only_a_reservation_of_its_account_and_keeps_it() {
+    prepaid_with("1.00");
+    let named = one::<i64>("SELECT reservation_id FROM rating.reserve(3002, 0.50, 'session-1')");
+    let unnamed = one::<i64>("SELECT reservation_id FROM rating.reserve(3002, 0.10, 'session-2')");
+    let insert = |account: i64, reservation: i64| {
+        format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id) VALUES ({account}, 'voice', 61, now(), {reservation})"
+        )
+    };
+    for (account, reservation) in [(3002, named + 1000), (3001, named)] {
+        let refused = error_of(&insert(account, reservation));
+        let expected = format!("23503: account {account} has no reservation {reservation}");
+        assert!(refused.starts_with(&expected), "{refused}");
+    }
+    // Refused statements leave nothing behind.
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger WHERE kind = 'charge'"), 0);
+
+    run(&insert(3002, named));
+    assert_eq!(text(&format!("SELECT consumed::text FROM rating.reservations WHERE reservation_id = {named}")), "0.24");
+    for (statement, expected) in [
+        (
+            format!("DELETE FROM rating.reservations WHERE reservation_id = {named}"),
+            format!("23503: reservation {named} of account 3002 is named by usage and cannot be deleted"),
+        ),
+        (
+            format!("UPDATE rating.reservations SET reservation_id = DEFAULT WHERE reservation_id = {named}"),
+            format!("23503: reservation {named} of account 3002 is named by usage and cannot be renumbered"),
+        ),
+        (
+            "TRUNCATE rating.reservations".to_string(),
+            "23503: rating.reservations cannot be truncated: usage names its reservations".to_string(),
+        ),
+    ] {
+        let refused = error_of(&statement);
+        assert!(refused.starts_with(&expected), "{statement}: {refused}");
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.reservations"), 2);
+    // A reservation nothing names can go.
+    run(&format!("DELETE FROM rating.reservations WHERE reservation_id = {unnamed}"));
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.reservations"), 1);
+    assert_books_balance();
+}

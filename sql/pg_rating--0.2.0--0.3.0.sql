@@ -81,6 +81,16 @@
 --     of the CPU of a single-row rated insert. Adding the constraints reads
 --     the ledger and usage once; an entry that breaks a rule stops the
 --     update with an error naming it, and nothing changes.
+--   * Usage's foreign key to reservations and the ledger's key from a
+--     correction to the entry it corrects become constraint triggers that
+--     run only WHEN the key is set: PostgreSQL queued a key check for every
+--     inserted row, about a microsecond a row for each key, though almost no
+--     row names a reservation or corrects an entry. The triggers check what
+--     the keys checked (the named row exists; a named reservation is locked
+--     KEY SHARE until the transaction ends, and is never deleted, renumbered
+--     or truncated away while usage names it; ledger entries are never
+--     deleted anyway) with the keys' SQLSTATE, 23503. Every existing row
+--     satisfies them: the keys held until now.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -694,3 +704,97 @@ ALTER TABLE rating.usage
         status = 'rated' AND charge IS NOT NULL AND hold_reason IS NULL
         OR status = 'held' AND charge IS NULL AND hold_reason IS NOT NULL);
 COMMENT ON CONSTRAINT usage_outcome_recorded ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge).';
+
+-- Keys kept by triggers WHEN they are set ------------------------------------
+
+ALTER TABLE rating.usage DROP CONSTRAINT usage_reservation_fkey;
+ALTER TABLE rating.ledger DROP CONSTRAINT ledger_corrects_an_entry;
+COMMENT ON COLUMN rating.usage.reservation_id IS 'The reservation (of the same account) the session held funds with; its charge is drawn from the reservation first. Checked by the trigger usage_names_a_reservation (23503).';
+COMMENT ON COLUMN rating.ledger.corrects_entry_no IS 'The entry of the same account this one corrects, if any: for a reversal the charge it cancels, for a rerated charge the charge it replaces. Checked by the trigger ledger_corrects_an_entry (23503).';
+
+-- A usage row may name a reservation of its account; almost none do, so
+-- the check runs only WHEN one is named. Like a foreign key's check, it
+-- runs at the end of the statement and locks the reservation (KEY SHARE)
+-- so that it cannot be deleted until this transaction ends.
+CREATE FUNCTION rating.check_reservation_named() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM FROM rating.reservations r
+     WHERE r.account_id = NEW.account_id AND r.reservation_id = NEW.reservation_id
+       FOR KEY SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'account % has no reservation %', NEW.account_id, NEW.reservation_id
+            USING ERRCODE = 'foreign_key_violation',
+                  SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_NAME,
+                  HINT = 'Name a reservation that rating.reserve() returned for the same account.';
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.check_reservation_named() IS 'Constraint trigger on rating.usage: refuses (23503) a row naming a reservation its account does not have, and locks the one it names against deletion until the transaction ends.';
+CREATE CONSTRAINT TRIGGER usage_names_a_reservation AFTER INSERT OR UPDATE OF account_id, reservation_id ON rating.usage
+    FOR EACH ROW WHEN (NEW.reservation_id IS NOT NULL)
+    EXECUTE FUNCTION rating.check_reservation_named();
+COMMENT ON TRIGGER usage_names_a_reservation ON rating.usage IS 'A usage row names only a reservation of its own account (the foreign key it replaces queued a check for every row).';
+
+CREATE FUNCTION rating.keep_named_reservations() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'TRUNCATE' THEN
+        IF EXISTS (SELECT FROM rating.usage u WHERE u.reservation_id IS NOT NULL) THEN
+            RAISE EXCEPTION 'rating.reservations cannot be truncated: usage names its reservations'
+                USING ERRCODE = 'foreign_key_violation';
+        END IF;
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' AND (NEW.account_id, NEW.reservation_id) = (OLD.account_id, OLD.reservation_id) THEN
+        RETURN NEW;
+    END IF;
+    IF EXISTS (SELECT FROM rating.usage u
+                WHERE u.account_id = OLD.account_id AND u.reservation_id = OLD.reservation_id) THEN
+        RAISE EXCEPTION 'reservation % of account % is named by usage and cannot be %',
+                OLD.reservation_id, OLD.account_id, CASE TG_OP WHEN 'DELETE' THEN 'deleted' ELSE 'renumbered' END
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Release it with rating.release_reservation() instead.';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+COMMENT ON FUNCTION rating.keep_named_reservations() IS 'Refuses (23503) deleting, renumbering or truncating reservations that usage rows name.';
+CREATE TRIGGER reservations_keep_named BEFORE DELETE OR UPDATE OF account_id, reservation_id ON rating.reservations
+    FOR EACH ROW EXECUTE FUNCTION rating.keep_named_reservations();
+CREATE TRIGGER reservations_keep_named_on_truncate BEFORE TRUNCATE ON rating.reservations
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.keep_named_reservations();
+COMMENT ON TRIGGER reservations_keep_named ON rating.reservations IS 'A reservation that usage names is never deleted or renumbered.';
+COMMENT ON TRIGGER reservations_keep_named_on_truncate ON rating.reservations IS 'Reservations that usage names are never truncated away.';
+
+-- A correcting entry (a reversal, a rerated charge) names the entry it
+-- corrects; the ledger is append-only (ledger_append_only), so the entry
+-- named only has to exist when the correction is inserted.
+CREATE FUNCTION rating.check_corrected_entry() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM rating.ledger l
+                    WHERE l.account_id = NEW.account_id AND l.entry_no = NEW.corrects_entry_no) THEN
+        RAISE EXCEPTION 'account % has no ledger entry % to correct', NEW.account_id, NEW.corrects_entry_no
+            USING ERRCODE = 'foreign_key_violation',
+                  SCHEMA = TG_TABLE_SCHEMA, TABLE = TG_TABLE_NAME, CONSTRAINT = TG_NAME;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION rating.check_corrected_entry() IS 'Constraint trigger on rating.ledger: refuses (23503) a correction naming an entry its account does not have.';
+CREATE CONSTRAINT TRIGGER ledger_corrects_an_entry AFTER INSERT OR UPDATE OF account_id, corrects_entry_no ON rating.ledger
+    FOR EACH ROW WHEN (NEW.corrects_entry_no IS NOT NULL)
+    EXECUTE FUNCTION rating.check_corrected_entry();
+COMMENT ON TRIGGER ledger_corrects_an_entry ON rating.ledger IS 'A correction names an entry of its own account (the foreign key it replaces queued a check for every entry).';
+
+REVOKE ALL ON FUNCTION rating.check_reservation_named() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rating.keep_named_reservations() FROM PUBLIC;
+REVOKE ALL ON FUNCTION rating.check_corrected_entry() FROM PUBLIC;

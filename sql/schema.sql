@@ -273,7 +273,7 @@ COMMENT ON COLUMN rating.reservations.created_at IS 'When the funds were reserve
 COMMENT ON COLUMN rating.reservations.closed_at IS 'When the reservation was released or marked expired.';
 
 CREATE TABLE rating.usage (
-    -- No foreign key: see rating.keep_accounts_with_entries().
+    -- No foreign keys: see sql/keys.sql.
     account_id      bigint NOT NULL,
     usage_id        bigint GENERATED ALWAYS AS IDENTITY (CACHE 1000),
     event_id        text,
@@ -298,8 +298,6 @@ CREATE TABLE rating.usage (
     CONSTRAINT usage_outcome_recorded CHECK (
         status = 'rated' AND charge IS NOT NULL AND hold_reason IS NULL
         OR status = 'held' AND charge IS NULL AND hold_reason IS NOT NULL),
-    CONSTRAINT usage_reservation_fkey FOREIGN KEY (account_id, reservation_id)
-        REFERENCES rating.reservations (account_id, reservation_id),
     CONSTRAINT usage_event_id_unique UNIQUE (account_id, event_id),
     CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
     CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object')
@@ -320,7 +318,7 @@ COMMENT ON COLUMN rating.usage.rate_id IS 'Rate that priced the event.';
 COMMENT ON COLUMN rating.usage.billed_quantity IS 'Quantity after increments: what the charge is for.';
 COMMENT ON COLUMN rating.usage.breakdown IS 'How the charge was computed, in words a customer-care agent can read out.';
 COMMENT ON COLUMN rating.usage.rated_at IS 'When the row was rated (transaction time).';
-COMMENT ON COLUMN rating.usage.reservation_id IS 'The reservation (of the same account) the session held funds with; its charge is drawn from the reservation first.';
+COMMENT ON COLUMN rating.usage.reservation_id IS 'The reservation (of the same account) the session held funds with; its charge is drawn from the reservation first. Checked by the trigger usage_names_a_reservation (23503).';
 COMMENT ON COLUMN rating.usage.status IS 'rated (priced and posted to the ledger) or held (no tariff could price it under pg_rating.unratable = hold; posted nowhere until rating.rate_held() prices it). Filled in by rating.';
 COMMENT ON COLUMN rating.usage.hold_reason IS 'For a held row: the error that would have rejected it.';
 COMMENT ON CONSTRAINT usage_outcome_recorded ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge).';
@@ -338,7 +336,7 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'ledger_entry_is_well_formed';
 COMMENT ON FUNCTION rating.ledger_entry_is_well_formed(bigint, bigint, text, numeric, bigint, bigint) IS 'Internal: the CHECK of rating.ledger. True for a well-formed entry; raises check_violation (23514) naming the entry and the rule it breaks. One function call rather than four SQL constraints, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
 
 CREATE TABLE rating.ledger (
-    -- No foreign key: see rating.keep_accounts_with_entries().
+    -- No foreign keys: see sql/keys.sql.
     account_id        bigint NOT NULL,
     entry_no          bigint NOT NULL,
     kind              text NOT NULL,
@@ -352,8 +350,6 @@ CREATE TABLE rating.ledger (
     late              boolean NOT NULL DEFAULT false,
     posted_at         timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (account_id, entry_no),
-    CONSTRAINT ledger_corrects_an_entry FOREIGN KEY (account_id, corrects_entry_no)
-        REFERENCES rating.ledger (account_id, entry_no),
     CONSTRAINT ledger_entry_well_formed CHECK (
         rating.ledger_entry_is_well_formed(account_id, entry_no, kind, amount, usage_id, corrects_entry_no))
 );
@@ -367,7 +363,7 @@ COMMENT ON COLUMN rating.ledger.currency IS 'The account''s currency.';
 COMMENT ON COLUMN rating.ledger.usage_id IS 'For a charge or reversal: the usage row it charges (with account_id).';
 COMMENT ON COLUMN rating.ledger.description IS 'One line for a statement.';
 COMMENT ON COLUMN rating.ledger.idempotency_key IS 'The caller''s key for payments, credits, refunds and adjustments: a retried call posts once.';
-COMMENT ON COLUMN rating.ledger.corrects_entry_no IS 'The entry of the same account this one corrects, if any: for a reversal the charge it cancels, for a rerated charge the charge it replaces.';
+COMMENT ON COLUMN rating.ledger.corrects_entry_no IS 'The entry of the same account this one corrects, if any: for a reversal the charge it cancels, for a rerated charge the charge it replaces. Checked by the trigger ledger_corrects_an_entry (23503).';
 COMMENT ON COLUMN rating.ledger.over_limit IS 'Posted although it took the account past its spending floor (accounts with limit_policy flag).';
 COMMENT ON COLUMN rating.ledger.late IS 'A charge for usage that occurred in a billing period already closed: charged in the open period.';
 COMMENT ON COLUMN rating.ledger.posted_at IS 'Transaction time of the posting.';

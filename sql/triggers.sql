@@ -77,34 +77,6 @@ CREATE TRIGGER accounts_open_balance AFTER INSERT ON rating.accounts
     FOR EACH STATEMENT EXECUTE FUNCTION rating.open_balances();
 COMMENT ON TRIGGER accounts_open_balance ON rating.accounts IS 'Creates the balance row of each new account.';
 
--- Usage and the ledger name their account without a foreign key: a key
--- checks every row with a query of its own, while the rating trigger has
--- already found the account (it must, to price the row) and only
--- pg_rating's own functions write entries. This takes the keys' other job:
--- an account with usage or entries is never deleted. A transaction that is
--- inserting usage for the account holds its balance row (rated rows) or a
--- KEY SHARE lock on it (held rows) until it ends; the DELETE waits for it,
--- and then sees its rows.
-CREATE FUNCTION rating.keep_accounts_with_entries() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM FROM rating.balances b WHERE b.account_id = OLD.account_id FOR UPDATE;
-    IF EXISTS (SELECT FROM rating.usage u WHERE u.account_id = OLD.account_id)
-       OR EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
-        RAISE EXCEPTION 'account % has usage or ledger entries and cannot be deleted', OLD.account_id
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Usage and ledger entries are kept for good, and so is their account.';
-    END IF;
-    RETURN OLD;
-END
-$$;
-COMMENT ON FUNCTION rating.keep_accounts_with_entries() IS 'Refuses (23503) deleting an account that has usage or ledger entries: the foreign keys usage and the ledger do without.';
-CREATE TRIGGER accounts_keep_entries BEFORE DELETE ON rating.accounts
-    FOR EACH ROW EXECUTE FUNCTION rating.keep_accounts_with_entries();
-COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with usage or ledger entries is never deleted.';
-
 CREATE FUNCTION rating.check_currency_fixed() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp

@@ -51,6 +51,7 @@ extension_sql_file!(
         quote
     ]
 );
+extension_sql_file!("../sql/keys.sql", name = "keys", requires = ["schema"]);
 extension_sql_file!(
     "../sql/tenancy.sql",
     name = "tenancy",

@@ -810,6 +810,54 @@ fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
 
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
+fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
+    let database = TestDatabase::create("client_keep_reservations");
+    let mut client = database.connect();
+    let reservation = count(
+        &mut client,
+        "SELECT reservation_id FROM rating.reserve(3001, 1.00, 'session-1')",
+    );
+    // Nothing to draw (quantity 0): only the check's KEY SHARE lock holds
+    // the reservation, as a foreign key's would.
+    let mut inserting = database.connect();
+    let mut transaction = inserting.transaction().unwrap();
+    transaction
+        .batch_execute(&format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id) VALUES (3001, 'sms', 0, now(), {reservation})"
+        ))
+        .unwrap();
+    let mut deleting = database.connect();
+    let delete = std::thread::spawn(move || {
+        deleting
+            .batch_execute(&format!(
+                "DELETE FROM rating.reservations WHERE reservation_id = {reservation}"
+            ))
+            .expect_err("a reservation usage names is kept")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !delete.is_finished(),
+        "the DELETE waits for the transaction naming the reservation"
+    );
+    transaction.commit().unwrap();
+    let error = delete.join().unwrap();
+    assert_eq!(
+        error.code(),
+        Some(&SqlState::FOREIGN_KEY_VIOLATION),
+        "{error}"
+    );
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM rating.usage u JOIN rating.reservations r USING (account_id, reservation_id)"
+        ),
+        1
+    );
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
 fn deleting_an_account_waits_for_usage_being_inserted_and_then_refuses() {
     let database = TestDatabase::create("client_keep_accounts");
     // 3002 is rated (and posts); 3003 has no subscription, so its row is held.
