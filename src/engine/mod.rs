@@ -13,6 +13,7 @@ mod error;
 pub mod ledger;
 mod model;
 mod money;
+mod prefixes;
 mod pricing;
 #[cfg(test)]
 mod properties;

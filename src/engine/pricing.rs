@@ -22,6 +22,10 @@
 use super::tiers::{self, Tier};
 use super::{Currency, PricingModel, RatingError, RoundingMode, TariffError};
 use rust_decimal::Decimal;
+use std::fmt::Write;
+
+/// Room for a usual breakdown, so that writing one allocates once.
+const BREAKDOWN_CAPACITY: usize = 192;
 
 /// The largest quantity one event may carry: beyond any real meter reading,
 /// and far enough inside rust_decimal's range that pricing cannot overflow
@@ -264,7 +268,8 @@ impl RateTerms {
             });
         }
         let (usage_amount, uncapped) = self.amounts(billed).ok_or(out_of_range)?;
-        let mut breakdown = format!("{label}: ");
+        let mut breakdown = String::with_capacity(BREAKDOWN_CAPACITY);
+        let _ = write!(breakdown, "{label}: ");
         self.describe_usage(&mut breakdown, quantity, billed, usage_amount);
         Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
     }
@@ -288,7 +293,9 @@ impl RateTerms {
         let out_of_range = || RatingError::ChargeOutOfRange { rate_id };
         let billed = self.billed_quantity(quantity).ok_or_else(out_of_range)?;
         let after = before.checked_add(billed).ok_or_else(out_of_range)?;
-        let mut breakdown = format!(
+        let mut breakdown = String::with_capacity(BREAKDOWN_CAPACITY);
+        let _ = write!(
+            breakdown,
             "{label}: quantity {} billed as {} ({}/{} increments)",
             quantity.normalize(),
             billed.normalize(),
@@ -304,7 +311,8 @@ impl RateTerms {
             let was = round(amount_at(before).ok_or_else(out_of_range)?);
             let now = round(amount_at(after).ok_or_else(out_of_range)?);
             let charge = now - was;
-            breakdown.push_str(&format!(
+            let _ = write!(
+                breakdown,
                 "; the period's units go from {} to {} on {} tiers per {} ({}): its amount from {was} to {now}; charge {charge} {} ({} to {} decimals, each side)",
                 before.normalize(),
                 after.normalize(),
@@ -314,7 +322,7 @@ impl RateTerms {
                 currency.code,
                 rounding.name(),
                 currency.minor_units
-            ));
+            );
             return Ok(Priced {
                 rate_id,
                 billed_quantity: billed,
@@ -328,15 +336,16 @@ impl RateTerms {
         let left = (allowance.units - before).max(Decimal::ZERO);
         let free = left.min(billed);
         let paid = billed - free;
-        breakdown.push_str(&format!(
+        let _ = write!(
+            breakdown,
             ": {} from allowance \"{}\" ({} left)",
             free.normalize(),
             allowance.name,
             (left - free).normalize()
-        ));
+        );
         if paid.is_zero() {
             let charge = rounding.round(Decimal::ZERO, currency.minor_units);
-            breakdown.push_str(&format!("; charge {charge} {}", currency.code));
+            let _ = write!(breakdown, "; charge {charge} {}", currency.code);
             return Ok(Priced {
                 rate_id,
                 billed_quantity: billed,
@@ -345,13 +354,14 @@ impl RateTerms {
             });
         }
         let (usage_amount, uncapped) = self.amounts(paid).ok_or_else(out_of_range)?;
-        breakdown.push_str(&format!(
+        let _ = write!(
+            breakdown,
             ", {} at {} per {} = {}",
             paid.normalize(),
             self.price.normalize(),
             self.per_quantity.normalize(),
             usage_amount.normalize()
-        ));
+        );
         Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
     }
 
@@ -370,7 +380,9 @@ impl RateTerms {
     ) -> Result<Priced, RatingError> {
         let out_of_range = || RatingError::ChargeOutOfRange { rate_id };
         let billed = self.billed_quantity(quantity).ok_or_else(out_of_range)?;
-        let mut breakdown = format!(
+        let mut breakdown = String::with_capacity(BREAKDOWN_CAPACITY);
+        let _ = write!(
+            breakdown,
             "rate {rate_id}: quantity {} billed as {} ({}/{} increments), split at time-band changes: ",
             quantity.normalize(),
             billed.normalize(),
@@ -390,7 +402,8 @@ impl RateTerms {
                 .and_then(|a| a.checked_div(part.terms.per_quantity))
                 .ok_or_else(out_of_range)?;
             usage_amount = usage_amount.checked_add(amount).ok_or_else(out_of_range)?;
-            breakdown.push_str(&format!(
+            let _ = write!(
+                breakdown,
                 "{}{} s {} at {} per {} (rate {}) = {}",
                 if i == 0 { "" } else { " + " },
                 seconds.normalize(),
@@ -399,7 +412,7 @@ impl RateTerms {
                 part.terms.per_quantity.normalize(),
                 part.rate_id,
                 amount.normalize()
-            ));
+            );
         }
         let uncapped = usage_amount
             .checked_add(self.connect_fee)
@@ -420,12 +433,13 @@ impl RateTerms {
     ) -> Priced {
         let charge = self.final_charge(uncapped, currency, rounding);
         self.describe_adjustments(&mut breakdown, uncapped);
-        breakdown.push_str(&format!(
+        let _ = write!(
+            breakdown,
             "; charge {charge} {} ({} to {} decimals)",
             currency.code,
             rounding.name(),
             currency.minor_units
-        ));
+        );
         Priced {
             rate_id,
             billed_quantity: billed,
@@ -529,39 +543,43 @@ impl RateTerms {
         let (quantity, billed, amount) =
             (quantity.normalize(), billed.normalize(), amount.normalize());
         let (price, per) = (self.price.normalize(), self.per_quantity.normalize());
-        text.push_str(&match self.model {
-            PricingModel::PerUnit => format!(
+        let _ = match self.model {
+            PricingModel::PerUnit => write!(
+                text,
                 "quantity {quantity} billed as {billed} ({}/{} increments) at {price} per {per} = {amount}",
                 self.first_increment.normalize(),
                 self.next_increment.normalize(),
             ),
-            PricingModel::Package => format!(
+            PricingModel::Package => write!(
+                text,
                 "quantity {quantity} billed as {} started packages of {per} at {price} = {amount}",
                 (billed / self.per_quantity).normalize()
             ),
-            PricingModel::Flat => format!("quantity {quantity} at a flat {price} per event"),
-            PricingModel::Percentage => format!("{price}% of {quantity} = {amount}"),
-            PricingModel::Graduated | PricingModel::Volume => format!(
+            PricingModel::Flat => write!(text, "quantity {quantity} at a flat {price} per event"),
+            PricingModel::Percentage => write!(text, "{price}% of {quantity} = {amount}"),
+            PricingModel::Graduated | PricingModel::Volume => write!(
+                text,
                 "quantity {quantity} billed as {billed}, alone in its period, on {} tiers per {per} ({}) = {amount}",
                 self.model.name(),
                 tiers::describe(&self.tiers)
             ),
-        });
+        };
     }
 
     /// The connect fee, and the minimum or the cap where one decided the amount.
     fn describe_adjustments(&self, text: &mut String, uncapped: Decimal) {
         if !self.connect_fee.is_zero() {
-            text.push_str(&format!("; connect fee {}", self.connect_fee.normalize()));
+            let _ = write!(text, "; connect fee {}", self.connect_fee.normalize());
         }
         let clamped = self.clamped(uncapped);
         if clamped > uncapped {
-            text.push_str(&format!(
+            let _ = write!(
+                text,
                 "; minimum charge {} applies",
                 self.minimum_charge.normalize()
-            ));
+            );
         } else if clamped < uncapped {
-            text.push_str(&format!("; maximum charge {} applies", clamped.normalize()));
+            let _ = write!(text, "; maximum charge {} applies", clamped.normalize());
         }
     }
 }

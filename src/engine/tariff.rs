@@ -3,6 +3,7 @@
 
 use super::bands::TimeBands;
 use super::calendar::month_of;
+use super::prefixes::PrefixTrie;
 use super::{
     Currency, Period, Priced, RateTerms, RatingError, RoundingMode, SplitPart, TariffError,
     Timestamp, MAX_QUANTITY,
@@ -68,12 +69,9 @@ pub struct UsageEvent<'a> {
     pub occurred_at: Timestamp,
 }
 
-#[derive(Debug, Default)]
-struct ServiceRates {
-    /// Normalised prefix -> versions of that rate (for each band), sorted by start.
-    by_prefix: HashMap<String, Vec<Rate>>,
-    longest_prefix: usize,
-}
+/// Per service: normalised prefix -> versions of that rate (for each band),
+/// sorted by start.
+type ServiceRates = PrefixTrie<Vec<Rate>>;
 
 #[derive(Debug)]
 pub struct Tariff {
@@ -108,7 +106,7 @@ impl Tariff {
         rates: impl IntoIterator<Item = Rate>,
         bands: Option<TimeBands>,
     ) -> Result<Tariff, TariffError> {
-        let mut services: HashMap<String, ServiceRates> = HashMap::new();
+        let mut services: HashMap<String, HashMap<String, Vec<Rate>>> = HashMap::new();
         for mut rate in rates {
             rate.terms.validate()?;
             rate.terms.validate_tiers()?;
@@ -117,10 +115,9 @@ impl Tariff {
                     rate_id: rate.rate_id,
                 });
             }
-            let prefix = normalise_destination(&rate.destination_prefix).to_string();
             let service = services.entry(rate.service.clone()).or_default();
-            service.longest_prefix = service.longest_prefix.max(prefix.len());
-            let versions = service.by_prefix.entry(prefix).or_default();
+            let prefix = normalise_destination(&rate.destination_prefix).to_string();
+            let versions = service.entry(prefix).or_default();
             if let Some(other) = versions
                 .iter()
                 .find(|v| v.band == rate.band && v.period.overlaps(&rate.period))
@@ -132,11 +129,16 @@ impl Tariff {
             }
             versions.push(rate);
         }
-        for service in services.values_mut() {
-            for versions in service.by_prefix.values_mut() {
-                versions.sort_by_key(|v| v.period.from);
-            }
-        }
+        let services = services
+            .into_iter()
+            .map(|(service, by_prefix)| {
+                let trie = by_prefix.into_iter().map(|(prefix, mut versions)| {
+                    versions.sort_by_key(|v| v.period.from);
+                    (prefix, versions)
+                });
+                (service, trie.collect())
+            })
+            .collect();
         Ok(Tariff {
             tariff_id,
             currency,
@@ -170,12 +172,8 @@ impl Tariff {
         };
         let service = self.services.get(event.service).ok_or_else(no_rate)?;
         let destination = normalise_destination(event.destination.unwrap_or(""));
-        let longest = service.longest_prefix.min(destination.len());
-        (0..=longest)
-            .rev()
-            .filter(|&len| destination.is_char_boundary(len))
-            .filter_map(|len| service.by_prefix.get(&destination[..len]))
-            .find_map(|versions| {
+        service
+            .longest(destination, |versions| {
                 band.and_then(|band| in_force(versions, Some(band), at))
                     .or_else(|| in_force(versions, None, at))
             })
