@@ -59,12 +59,6 @@ pub struct NumericDigits {
     len: usize,
 }
 
-impl NumericDigits {
-    pub fn digits(&self) -> &[i16] {
-        &self.digits[..self.len]
-    }
-}
-
 impl From<Decimal> for NumericDigits {
     fn from(value: Decimal) -> Self {
         let scale = value.scale();
@@ -102,6 +96,10 @@ impl From<Decimal> for NumericDigits {
 }
 
 impl NumericDigits {
+    pub fn digits(&self) -> &[i16] {
+        &self.digits[..self.len]
+    }
+
     /// A Decimal always fits numeric's short header: weight within -7..=7,
     /// dscale at most 28.
     fn short_header(&self) -> u16 {

@@ -12,8 +12,25 @@ mod common;
 use common::{assert_books_balance, balance_cents, count, race, text, TestDatabase};
 use postgres::error::SqlState;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, NoTls};
+use postgres::{Client, NoTls, Transaction};
 use std::io::Write;
+
+/// Runs `statement` in a session of its own while `holding` is open, checks
+/// that it waits for `holding`, commits `holding`, and returns how the
+/// statement ended; `what` names the case in a failure.
+fn after_waiting_for(
+    database: &TestDatabase,
+    holding: Transaction<'_>,
+    statement: String,
+    what: &str,
+) -> Result<(), postgres::Error> {
+    let mut waiting = database.connect();
+    let run = std::thread::spawn(move || waiting.batch_execute(&statement));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!run.is_finished(), "{what}: waits for the open transaction");
+    holding.commit().unwrap();
+    run.join().unwrap()
+}
 
 /// What a worker committed, per hot account: rows and cents.
 #[derive(Default, Clone, Copy)]
@@ -785,21 +802,10 @@ fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
                 "SELECT rating.post_payment(3001, 1.00, 'wait-{path}')"
             ))
             .unwrap();
-        let mut inserting = database.connect();
-        let insert = std::thread::spawn(move || {
-            inserting.batch_execute(&format!(
-                "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES {rows}"
-            ))
-        });
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        assert!(
-            !insert.is_finished(),
-            "{path}: the INSERT waits for the payment"
+        let insert = format!(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES {rows}"
         );
-        payment.commit().unwrap();
-        insert
-            .join()
-            .unwrap()
+        after_waiting_for(&database, payment, insert, &format!("{path}: the INSERT"))
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_books_balance(&mut client);
     }
@@ -826,21 +832,14 @@ fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
             "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id) VALUES (3001, 'sms', 0, now(), {reservation})"
         ))
         .unwrap();
-    let mut deleting = database.connect();
-    let delete = std::thread::spawn(move || {
-        deleting
-            .batch_execute(&format!(
-                "DELETE FROM rating.reservations WHERE reservation_id = {reservation}"
-            ))
-            .expect_err("a reservation usage names is kept")
-    });
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert!(
-        !delete.is_finished(),
-        "the DELETE waits for the transaction naming the reservation"
-    );
-    transaction.commit().unwrap();
-    let error = delete.join().unwrap();
+    let delete = format!("DELETE FROM rating.reservations WHERE reservation_id = {reservation}");
+    let error = after_waiting_for(
+        &database,
+        transaction,
+        delete,
+        "the DELETE of the reservation",
+    )
+    .expect_err("a reservation usage names is kept");
     assert_eq!(
         error.code(),
         Some(&SqlState::FOREIGN_KEY_VIOLATION),
@@ -870,21 +869,10 @@ fn deleting_an_account_waits_for_usage_being_inserted_and_then_refuses() {
                  INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account}, 'sms', 1, now())"
             ))
             .unwrap();
-        let mut deleting = database.connect();
-        let delete = std::thread::spawn(move || {
-            deleting
-                .batch_execute(&format!(
-                    "DELETE FROM rating.accounts WHERE account_id = {account}"
-                ))
-                .expect_err("an account with usage is kept")
-        });
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        assert!(
-            !delete.is_finished(),
-            "account {account}: the DELETE waits for the inserting transaction"
-        );
-        transaction.commit().unwrap();
-        let error = delete.join().unwrap();
+        let delete = format!("DELETE FROM rating.accounts WHERE account_id = {account}");
+        let what = format!("account {account}: the DELETE");
+        let error = after_waiting_for(&database, transaction, delete, &what)
+            .expect_err("an account with usage is kept");
         assert_eq!(
             error.code(),
             Some(&SqlState::FOREIGN_KEY_VIOLATION),
