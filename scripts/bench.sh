@@ -7,7 +7,7 @@
 #
 #   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
 #   BENCH_PGBENCH_SECONDS=5  BENCH_CPU_STATEMENTS=5000  BENCH_MEMORY_ROWS=10000000
-#   BENCH_PORT=55440  BENCH_SECTIONS=123456 (which of the six parts below to run)
+#   BENCH_PORT=55440  BENCH_SECTIONS=1234567 (which of the seven parts below to run)
 #
 # A benchmark, not a test: it fails only if something breaks, never on a
 # figure. Works as root and as a user with sudo.
@@ -22,9 +22,11 @@ PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 CPU_STATEMENTS=${BENCH_CPU_STATEMENTS:-5000}
 MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
 PORT=${BENCH_PORT:-55440}
-SECTIONS=${BENCH_SECTIONS:-123456}
+SECTIONS=${BENCH_SECTIONS:-1234567}
 wants() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+# The unit of /proc/self/stat, in which the CPU measurements are read.
+TICKS=$(getconf CLK_TCK)
 COLUMNS_OF_USAGE="account_id, service, quantity, occurred_at, destination"
 
 say "Building and installing pg_rating (release)"
@@ -149,7 +151,6 @@ fi
 if wants 4; then
 say "4. Backend CPU per single-row autocommit INSERT in one session, $CPU_STATEMENTS statements (statements per CPU-second, median of $REPEAT)"
 echo "  (inside the server, so neither client, network nor the machine's other load counts: bench/cpu_per_statement.sql)"
-TICKS=$(getconf CLK_TCK)
 for accounts in 100000 10; do
     for system in "${SYSTEMS[@]}"; do
         runs=$(for _ in $(seq "$REPEAT"); do
@@ -219,7 +220,6 @@ done)
 printf '  first single-row INSERT of a new session, 10k-prefix tariff: %8s ms (the next: %s ms)\n' \
     "$(cut -d' ' -f1 <<<"$runs" | median)" "$(cut -d' ' -f2 <<<"$runs" | median)"
 # Plans kept from a session's first large statement serve its small ones.
-TICKS=$(getconf CLK_TCK)
 for large in 0 200000; do
     runs=$(for _ in $(seq "$REPEAT"); do
         sql -c "CALL bench.reset()" -c "CHECKPOINT" >/dev/null || exit 1
@@ -228,6 +228,21 @@ for large in 0 200000; do
     printf '  CPU per 3-row INSERT, after a first statement of %6s rows: %8s µs\n' "$large" "$runs"
 done
 [ "$(sql -c "$BOOKS_BALANCE")" = t ] || { echo "section 6: the books do not balance"; exit 1; }
+fi
+
+if wants 7; then
+say "7. What a foreign key costs rows whose key is NULL (plain table, backend CPU, median of $REPEAT)"
+echo "  (why rating.usage and rating.ledger check their optional keys with triggers that run only WHEN a key is set)"
+# Alternating, so that both see the same machine.
+runs=$(for _ in $(seq "$REPEAT"); do
+    for with_key in false true; do
+        echo "$with_key $(sql -v rows="$BATCH_ROWS" -v with_key=$with_key -v ticks="$TICKS" -f bench/null_key_cost.sql | tail -n 1)"
+    done
+done)
+without=$(awk '$1 == "false" { print $2 }' <<<"$runs" | median)
+with=$(awk '$1 == "true" { print $2 }' <<<"$runs" | median)
+printf '  %s rows into the plain table: %6s ms without a key, %6s ms with one: %s µs a row\n' \
+    "$BATCH_ROWS" "$without" "$with" "$(awk -v a="$with" -v b="$without" -v n="$BATCH_ROWS" 'BEGIN { printf "%.2f", (a - b) * 1000 / n }')"
 fi
 
 say "Done"
