@@ -51,6 +51,8 @@ pub struct TimeBands {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BandPart<'a> {
     pub band: &'a str,
+    /// The band's index, as [`TimeBands::band_at`] gives it.
+    pub index: usize,
     pub starts: Timestamp,
     pub seconds: Decimal,
 }
@@ -132,20 +134,48 @@ impl TimeBands {
         }
     }
 
-    /// The band in force at `at`, and the instant that band's stretch ends.
+    /// The band in force at `at` (an index into [`TimeBands::name`]), and
+    /// the instant that band's stretch ends.
     fn band_at(&self, at: Timestamp) -> Result<(usize, Timestamp), RatingError> {
         let (band, local, ends) = self.band_of_day(at)?;
-        let midnight = local.date().and_time(chrono::NaiveTime::MIN);
-        let end = instant(self.zone, midnight + Duration::seconds(i64::from(ends)))
+        let end = self
+            .stretch_end(at, local, ends)
             .ok_or(RatingError::BeyondTimeZone(at))?;
+        Ok((band, end))
+    }
+
+    /// [`TimeBands::band_index`], and the instant that band's stretch ends
+    /// where the zone's calendar reaches it (`None`: [`TimeBands::split`]
+    /// says why not).
+    pub fn band_and_end(&self, at: Timestamp) -> Result<(usize, Option<Timestamp>), RatingError> {
+        let (band, local, ends) = self.band_of_day(at)?;
+        Ok((band, self.stretch_end(at, local, ends)))
+    }
+
+    fn stretch_end(&self, at: Timestamp, local: NaiveDateTime, ends: u32) -> Option<Timestamp> {
+        let midnight = local.date().and_time(chrono::NaiveTime::MIN);
+        let end = instant(self.zone, midnight + Duration::seconds(i64::from(ends)))?;
         // Never stand still, whatever the zone's history does.
-        Ok((band, end.max(Timestamp(at.0 + 60_000_000))))
+        Some(end.max(Timestamp(at.0 + 60_000_000)))
     }
 
     /// The band in force at `at`.
     pub fn band(&self, at: Timestamp) -> Result<&str, RatingError> {
-        self.band_of_day(at)
-            .map(|(band, _, _)| self.names[band].as_str())
+        self.band_index(at).map(|band| self.name(band))
+    }
+
+    /// The band in force at `at`, as an index into [`TimeBands::name`].
+    pub fn band_index(&self, at: Timestamp) -> Result<usize, RatingError> {
+        self.band_of_day(at).map(|(band, _, _)| band)
+    }
+
+    pub fn name(&self, band: usize) -> &str {
+        &self.names[band]
+    }
+
+    /// The index of a declared band.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
     }
 
     /// Cuts `seconds` starting at `from` where the band changes; the parts'
@@ -164,11 +194,11 @@ impl TimeBands {
             let (band, end) = self.band_at(at)?;
             let stretch = Decimal::new(end.0 - at.0, 6);
             let taken = left.min(stretch);
-            let band = self.names[band].as_str();
             match parts.last_mut() {
-                Some(last) if last.band == band => last.seconds += taken,
+                Some(last) if last.index == band => last.seconds += taken,
                 _ => parts.push(BandPart {
-                    band,
+                    band: self.name(band),
+                    index: band,
                     starts: at,
                     seconds: taken,
                 }),

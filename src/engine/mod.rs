@@ -9,6 +9,7 @@
 
 pub mod bands;
 pub mod calendar;
+mod decimal_text;
 mod error;
 pub mod ledger;
 mod model;

@@ -19,13 +19,23 @@
 //! at the end, to the currency's minor unit with the tariff's rounding mode.
 //! A zero quantity (an unanswered call) is charged nothing at all.
 
+use super::decimal_text::{exact, trimmed};
 use super::tiers::{self, Tier};
 use super::{Currency, PricingModel, RatingError, RoundingMode, TariffError};
 use rust_decimal::Decimal;
-use std::fmt::Write;
+use std::fmt::{self, Write};
 
 /// Room for a usual breakdown, so that writing one allocates once.
 const BREAKDOWN_CAPACITY: usize = 192;
+
+/// How a breakdown names the rate: "rate 5", or "rate 5 (peak)" for a rate
+/// of a time band; written straight into the breakdown.
+fn label(rate_id: i64, band: Option<&str>) -> impl fmt::Display + '_ {
+    fmt::from_fn(move |f| match band {
+        Some(band) => write!(f, "rate {rate_id} ({band})"),
+        None => write!(f, "rate {rate_id}"),
+    })
+}
 
 /// The largest quantity one event may carry: beyond any real meter reading,
 /// and far enough inside rust_decimal's range that pricing cannot overflow
@@ -236,21 +246,15 @@ impl RateTerms {
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Result<Priced, RatingError> {
-        self.price_labelled(
-            rate_id,
-            &format!("rate {rate_id}"),
-            quantity,
-            currency,
-            rounding,
-        )
+        self.price_labelled(rate_id, None, quantity, currency, rounding)
     }
 
-    /// [`RateTerms::price`], with the breakdown opening with `label` ("rate 5
-    /// (peak)").
+    /// [`RateTerms::price`] of a rate for a time band: the breakdown opens
+    /// with "rate 5 (peak)".
     pub fn price_labelled(
         &self,
         rate_id: i64,
-        label: &str,
+        band: Option<&str>,
         quantity: Decimal,
         currency: &Currency,
         rounding: RoundingMode,
@@ -259,7 +263,7 @@ impl RateTerms {
         let billed = self.billed_quantity(quantity).ok_or(out_of_range.clone())?;
         if billed.is_zero() {
             let charge = rounding.round(Decimal::ZERO, currency.minor_units);
-            let breakdown = format!("{label}: quantity 0, nothing charged");
+            let breakdown = format!("{}: quantity 0, nothing charged", label(rate_id, band));
             return Ok(Priced {
                 rate_id,
                 billed_quantity: billed,
@@ -269,7 +273,7 @@ impl RateTerms {
         }
         let (usage_amount, uncapped) = self.amounts(billed).ok_or(out_of_range)?;
         let mut breakdown = String::with_capacity(BREAKDOWN_CAPACITY);
-        let _ = write!(breakdown, "{label}: ");
+        let _ = write!(breakdown, "{}: ", label(rate_id, band));
         self.describe_usage(&mut breakdown, quantity, billed, usage_amount);
         Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
     }
@@ -284,7 +288,7 @@ impl RateTerms {
     pub fn price_counted(
         &self,
         rate_id: i64,
-        label: &str,
+        band: Option<&str>,
         quantity: Decimal,
         before: Decimal,
         currency: &Currency,
@@ -296,11 +300,12 @@ impl RateTerms {
         let mut breakdown = String::with_capacity(BREAKDOWN_CAPACITY);
         let _ = write!(
             breakdown,
-            "{label}: quantity {} billed as {} ({}/{} increments)",
-            quantity.normalize(),
-            billed.normalize(),
-            self.first_increment.normalize(),
-            self.next_increment.normalize()
+            "{}: quantity {} billed as {} ({}/{} increments)",
+            label(rate_id, band),
+            trimmed(quantity),
+            trimmed(billed),
+            trimmed(self.first_increment),
+            trimmed(self.next_increment)
         );
         if self.model.is_tiered() {
             let amount_at = |units| match self.model {
@@ -314,10 +319,10 @@ impl RateTerms {
             let _ = write!(
                 breakdown,
                 "; the period's units go from {} to {} on {} tiers per {} ({}): its amount from {was} to {now}; charge {charge} {} ({} to {} decimals, each side)",
-                before.normalize(),
-                after.normalize(),
+                trimmed(before),
+                trimmed(after),
                 self.model.name(),
-                self.per_quantity.normalize(),
+                trimmed(self.per_quantity),
                 tiers::describe(&self.tiers),
                 currency.code,
                 rounding.name(),
@@ -331,7 +336,7 @@ impl RateTerms {
             });
         }
         let Some(allowance) = &self.allowance else {
-            return self.price_labelled(rate_id, label, quantity, currency, rounding);
+            return self.price_labelled(rate_id, band, quantity, currency, rounding);
         };
         let left = (allowance.units - before).max(Decimal::ZERO);
         let free = left.min(billed);
@@ -339,13 +344,13 @@ impl RateTerms {
         let _ = write!(
             breakdown,
             ": {} from allowance \"{}\" ({} left)",
-            free.normalize(),
+            trimmed(free),
             allowance.name,
-            (left - free).normalize()
+            trimmed(left - free)
         );
         if paid.is_zero() {
             let charge = rounding.round(Decimal::ZERO, currency.minor_units);
-            let _ = write!(breakdown, "; charge {charge} {}", currency.code);
+            let _ = write!(breakdown, "; charge {} {}", exact(charge), currency.code);
             return Ok(Priced {
                 rate_id,
                 billed_quantity: billed,
@@ -357,10 +362,10 @@ impl RateTerms {
         let _ = write!(
             breakdown,
             ", {} at {} per {} = {}",
-            paid.normalize(),
-            self.price.normalize(),
-            self.per_quantity.normalize(),
-            usage_amount.normalize()
+            trimmed(paid),
+            trimmed(self.price),
+            trimmed(self.per_quantity),
+            trimmed(usage_amount)
         );
         Ok(self.finish(rate_id, billed, uncapped, breakdown, currency, rounding))
     }
@@ -384,10 +389,10 @@ impl RateTerms {
         let _ = write!(
             breakdown,
             "rate {rate_id}: quantity {} billed as {} ({}/{} increments), split at time-band changes: ",
-            quantity.normalize(),
-            billed.normalize(),
-            self.first_increment.normalize(),
-            self.next_increment.normalize()
+            trimmed(quantity),
+            trimmed(billed),
+            trimmed(self.first_increment),
+            trimmed(self.next_increment)
         );
         let mut usage_amount = Decimal::ZERO;
         for (i, part) in parts.iter().enumerate() {
@@ -406,12 +411,12 @@ impl RateTerms {
                 breakdown,
                 "{}{} s {} at {} per {} (rate {}) = {}",
                 if i == 0 { "" } else { " + " },
-                seconds.normalize(),
+                trimmed(seconds),
                 part.band,
-                part.terms.price.normalize(),
-                part.terms.per_quantity.normalize(),
+                trimmed(part.terms.price),
+                trimmed(part.terms.per_quantity),
                 part.rate_id,
-                amount.normalize()
+                trimmed(amount)
             );
         }
         let uncapped = usage_amount
@@ -435,7 +440,8 @@ impl RateTerms {
         self.describe_adjustments(&mut breakdown, uncapped);
         let _ = write!(
             breakdown,
-            "; charge {charge} {} ({} to {} decimals)",
+            "; charge {} {} ({} to {} decimals)",
+            exact(charge),
             currency.code,
             rounding.name(),
             currency.minor_units
@@ -540,20 +546,20 @@ impl RateTerms {
         billed: Decimal,
         amount: Decimal,
     ) {
-        let (quantity, billed, amount) =
-            (quantity.normalize(), billed.normalize(), amount.normalize());
-        let (price, per) = (self.price.normalize(), self.per_quantity.normalize());
+        let packages = || trimmed(billed / self.per_quantity);
+        let (quantity, billed, amount) = (trimmed(quantity), trimmed(billed), trimmed(amount));
+        let (price, per) = (trimmed(self.price), trimmed(self.per_quantity));
         let _ = match self.model {
             PricingModel::PerUnit => write!(
                 text,
                 "quantity {quantity} billed as {billed} ({}/{} increments) at {price} per {per} = {amount}",
-                self.first_increment.normalize(),
-                self.next_increment.normalize(),
+                trimmed(self.first_increment),
+                trimmed(self.next_increment),
             ),
             PricingModel::Package => write!(
                 text,
                 "quantity {quantity} billed as {} started packages of {per} at {price} = {amount}",
-                (billed / self.per_quantity).normalize()
+                packages()
             ),
             PricingModel::Flat => write!(text, "quantity {quantity} at a flat {price} per event"),
             PricingModel::Percentage => write!(text, "{price}% of {quantity} = {amount}"),
@@ -569,17 +575,17 @@ impl RateTerms {
     /// The connect fee, and the minimum or the cap where one decided the amount.
     fn describe_adjustments(&self, text: &mut String, uncapped: Decimal) {
         if !self.connect_fee.is_zero() {
-            let _ = write!(text, "; connect fee {}", self.connect_fee.normalize());
+            let _ = write!(text, "; connect fee {}", trimmed(self.connect_fee));
         }
         let clamped = self.clamped(uncapped);
         if clamped > uncapped {
             let _ = write!(
                 text,
                 "; minimum charge {} applies",
-                self.minimum_charge.normalize()
+                trimmed(self.minimum_charge)
             );
         } else if clamped < uncapped {
-            let _ = write!(text, "; maximum charge {} applies", clamped.normalize());
+            let _ = write!(text, "; maximum charge {} applies", trimmed(clamped));
         }
     }
 }
@@ -914,7 +920,7 @@ mod tests {
         rows.iter()
             .map(|q| {
                 let priced = t
-                    .price_counted(1, "rate 1", d(q), before, &eur(), RoundingMode::HalfUp)
+                    .price_counted(1, None, d(q), before, &eur(), RoundingMode::HalfUp)
                     .unwrap();
                 before += priced.billed_quantity;
                 priced.charge.to_string()
@@ -946,14 +952,7 @@ mod tests {
         );
         assert_eq!(period_charges(&cliff, &["100", "1"]), ["10.00", "-4.95"]);
         let priced = graduated
-            .price_counted(
-                1,
-                "rate 1",
-                d("400"),
-                d("120"),
-                &eur(),
-                RoundingMode::HalfUp,
-            )
+            .price_counted(1, None, d("400"), d("120"), &eur(), RoundingMode::HalfUp)
             .unwrap();
         assert_eq!(
             priced.breakdown,
@@ -979,14 +978,7 @@ mod tests {
             ["0.00", "0.00", "0.20", "0.14"]
         );
         let priced = bundle
-            .price_counted(
-                1,
-                "rate 1",
-                d("200"),
-                d("5900"),
-                &eur(),
-                RoundingMode::HalfUp,
-            )
+            .price_counted(1, None, d("200"), d("5900"), &eur(), RoundingMode::HalfUp)
             .unwrap();
         assert_eq!(
             priced.breakdown,
@@ -996,7 +988,7 @@ mod tests {
         let free = bundle
             .price_counted(
                 1,
-                "rate 1",
+                None,
                 d("10"),
                 Decimal::ZERO,
                 &eur(),

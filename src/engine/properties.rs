@@ -277,7 +277,7 @@ mod tiered_periods {
             .iter()
             .map(|q| {
                 let priced = terms
-                    .price_counted(1, "rate 1", *q, before, &currency, mode)
+                    .price_counted(1, None, *q, before, &currency, mode)
                     .unwrap();
                 before += priced.billed_quantity;
                 priced.charge

@@ -69,9 +69,34 @@ pub struct UsageEvent<'a> {
     pub occurred_at: Timestamp,
 }
 
-/// Per service: normalised prefix -> versions of that rate (for each band),
-/// sorted by start.
-type ServiceRates = PrefixTrie<Vec<Rate>>;
+/// [`Version::band`] of a rate for any time.
+const ANY_TIME: u32 = u32::MAX;
+/// [`Version::band`] of a rate for a band the schedule does not declare,
+/// which is never in force.
+const UNDECLARED_BAND: u32 = u32::MAX - 1;
+
+/// A version of a rate as the search reads it: what decides whether it
+/// applies, small and side by side with the other versions of its prefix, so
+/// that only the chosen rate itself is read.
+#[derive(Debug, Clone, Copy)]
+struct Version {
+    period: Period,
+    /// The index of its time band in the tariff's schedule, or [`ANY_TIME`]
+    /// or [`UNDECLARED_BAND`].
+    band: u32,
+    /// Its place in [`Tariff::rates`].
+    rate: u32,
+    /// How many versions its prefix has (this one among them).
+    of_prefix: u32,
+}
+
+/// One service's rates: the versions of each prefix side by side (for each
+/// band, sorted by start), found by the prefix's first.
+#[derive(Debug)]
+struct ServiceRates {
+    prefixes: PrefixTrie,
+    versions: Vec<Version>,
+}
 
 #[derive(Debug)]
 pub struct Tariff {
@@ -79,16 +104,17 @@ pub struct Tariff {
     pub currency: Currency,
     pub rounding: RoundingMode,
     services: HashMap<String, ServiceRates>,
+    rates: Vec<Rate>,
     bands: Option<TimeBands>,
     /// The zone whose calendar months are billing periods.
     zone: Tz,
 }
 
-/// The version of a rate for `band` (or for any time) in force at `at`.
-fn in_force<'r>(versions: &'r [Rate], band: Option<&str>, at: Timestamp) -> Option<&'r Rate> {
+/// The version for `band` (a band index or [`ANY_TIME`]) in force at `at`.
+fn in_force(versions: &[Version], band: u32, at: Timestamp) -> Option<&Version> {
     versions
         .iter()
-        .find(|v| v.band.as_deref() == band && v.period.contains(at))
+        .find(|v| v.band == band && v.period.contains(at))
 }
 
 /// E.164 numbers arrive with and without the leading '+'; compare without it.
@@ -129,14 +155,36 @@ impl Tariff {
             }
             versions.push(rate);
         }
+        let band_index = |band: &Option<String>| match band {
+            None => ANY_TIME,
+            Some(name) => bands
+                .as_ref()
+                .and_then(|bands| bands.index_of(name))
+                .map_or(UNDECLARED_BAND, |index| index as u32),
+        };
+        let mut all_rates = Vec::new();
         let services = services
             .into_iter()
             .map(|(service, by_prefix)| {
-                let trie = by_prefix.into_iter().map(|(prefix, mut versions)| {
-                    versions.sort_by_key(|v| v.period.from);
-                    (prefix, versions)
-                });
-                (service, trie.collect())
+                let mut versions = Vec::new();
+                let prefixes = by_prefix
+                    .into_iter()
+                    .map(|(prefix, mut of_prefix)| {
+                        of_prefix.sort_by_key(|v| v.period.from);
+                        let first = versions.len() as u32;
+                        for (i, rate) in of_prefix.iter().enumerate() {
+                            versions.push(Version {
+                                period: rate.period,
+                                band: band_index(&rate.band),
+                                rate: (all_rates.len() + i) as u32,
+                                of_prefix: of_prefix.len() as u32,
+                            });
+                        }
+                        all_rates.extend(of_prefix);
+                        (prefix, first)
+                    })
+                    .collect();
+                (service, ServiceRates { prefixes, versions })
             })
             .collect();
         Ok(Tariff {
@@ -144,6 +192,7 @@ impl Tariff {
             currency,
             rounding,
             services,
+            rates: all_rates,
             bands,
             zone,
         })
@@ -154,17 +203,18 @@ impl Tariff {
     /// of that moment (or for any time).
     pub fn select_rate(&self, event: &UsageEvent) -> Result<&Rate, RatingError> {
         let band = match &self.bands {
-            Some(bands) => Some(bands.band(event.occurred_at)?),
+            Some(bands) => Some(bands.band_index(event.occurred_at)?),
             None => None,
         };
         self.select_in_band(event, event.occurred_at, band)
     }
 
+    /// [`Tariff::select_rate`] for the time band with this index.
     fn select_in_band(
         &self,
         event: &UsageEvent,
         at: Timestamp,
-        band: Option<&str>,
+        band: Option<usize>,
     ) -> Result<&Rate, RatingError> {
         let no_rate = || RatingError::NoRate {
             service: event.service.to_string(),
@@ -172,12 +222,17 @@ impl Tariff {
         };
         let service = self.services.get(event.service).ok_or_else(no_rate)?;
         let destination = normalise_destination(event.destination.unwrap_or(""));
-        service
-            .longest(destination, |versions| {
-                band.and_then(|band| in_force(versions, Some(band), at))
-                    .or_else(|| in_force(versions, None, at))
+        let chosen = service
+            .prefixes
+            .longest(destination, |first| {
+                let first = first as usize;
+                let versions = &service.versions[first..];
+                let versions = &versions[..versions[0].of_prefix as usize];
+                band.and_then(|band| in_force(versions, band as u32, at))
+                    .or_else(|| in_force(versions, ANY_TIME, at))
             })
-            .ok_or_else(no_rate)
+            .ok_or_else(no_rate)?;
+        Ok(&self.rates[chosen.rate as usize])
     }
 
     /// Prices a duration that crosses time-band changes part by part; `None`
@@ -194,7 +249,7 @@ impl Tariff {
         }
         let mut parts = Vec::with_capacity(pieces.len());
         for piece in &pieces {
-            let rate = self.select_in_band(event, piece.starts, Some(piece.band))?;
+            let rate = self.select_in_band(event, piece.starts, Some(piece.index))?;
             if !rate.terms.in_seconds {
                 return Err(RatingError::MixedUnits {
                     rate_id: first.rate_id,
@@ -240,10 +295,18 @@ impl Tariff {
         if event.quantity > MAX_QUANTITY {
             return Err(RatingError::QuantityTooLarge(event.quantity));
         }
-        let rate = self.select_rate(event)?;
-        let label = match &rate.band {
-            Some(band) => format!("rate {} ({band})", rate.rate_id),
-            None => format!("rate {}", rate.rate_id),
+        // The band and where its stretch ends, worked out once: most calls
+        // end within it and need no split.
+        let band = match &self.bands {
+            Some(bands) => Some(bands.band_and_end(event.occurred_at)?),
+            None => None,
+        };
+        let rate = self.select_in_band(event, event.occurred_at, band.map(|(index, _)| index))?;
+        // A rate of a band matched the band in force: its name is the
+        // schedule's, already in cache, where the rate's own copy is not.
+        let band_name = match (&rate.band, &self.bands, band) {
+            (Some(_), Some(bands), Some((index, _))) => Some(bands.name(index)),
+            _ => None,
         };
         if let Some((counter, included)) = rate.counter() {
             let out_of_range = RatingError::ChargeOutOfRange {
@@ -265,15 +328,17 @@ impl Tariff {
             };
             return rate.terms.price_counted(
                 rate.rate_id,
-                &label,
+                band_name,
                 event.quantity,
                 before,
                 &self.currency,
                 self.rounding,
             );
         }
-        if let Some(bands) = &self.bands {
-            if rate.terms.in_seconds && !event.quantity.is_zero() {
+        if let (Some(bands), Some((_, stretch_ends))) = (&self.bands, band) {
+            let in_stretch = stretch_ends.map(|ends| Decimal::new(ends.0 - event.occurred_at.0, 6));
+            let crosses = in_stretch.is_none_or(|seconds| event.quantity > seconds);
+            if rate.terms.in_seconds && !event.quantity.is_zero() && crosses {
                 if let Some(priced) = self.rate_split(rate, event, bands)? {
                     return Ok(priced);
                 }
@@ -281,7 +346,7 @@ impl Tariff {
         }
         rate.terms.price_labelled(
             rate.rate_id,
-            &label,
+            band_name,
             event.quantity,
             &self.currency,
             self.rounding,
