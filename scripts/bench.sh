@@ -88,22 +88,43 @@ BOOKS_BALANCE="SELECT (SELECT count(*) FROM rating.usage) = (SELECT count(*) FRO
 declare -A TABLE=([plain]=bench.plain_usage [pg_rating]=rating.usage [plpgsql]=bench.ref_usage)
 SYSTEMS=(plain pg_rating plpgsql)
 
-batch() { # WORKLOAD FIRST_ACCOUNT ACCOUNTS
-    local workload=$1 first=$2 accounts=$3 system runs
-    for system in "${SYSTEMS[@]}"; do
-        runs=$(for _ in $(seq "$REPEAT"); do
-            timed -c "INSERT INTO ${TABLE[$system]} ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($BATCH_ROWS, $first, $accounts)"
-        done | median)
-        report "$workload" "$system" "$(awk -v n="$BATCH_ROWS" -v s="$runs" 'BEGIN { print n / s }')"
-    done
-}
+# Section 1's workloads: name, first account, number of accounts.
+BATCHES=(
+    "INSERT..SELECT, 1 rate, 100,000 accounts|1|100000"
+    "INSERT..SELECT, 1 rate, 10 hot accounts|1|10"
+    "INSERT..SELECT, 10k prefixes+bands, spread|100001|100000"
+    "INSERT..SELECT, 10k prefixes+bands, 10 hot|100001|10"
+)
+# How much faster (+) or slower (-) the first rows/s is than the second.
+percent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (a / b - 1) * 100 }'; }
 
 if wants 1; then
 say "1. $BATCH_ROWS rows by INSERT ... SELECT in one transaction (rows/s, median of $REPEAT)"
-batch "INSERT..SELECT, 1 rate, 100,000 accounts" 1 100000
-batch "INSERT..SELECT, 1 rate, 10 hot accounts" 1 10
-batch "INSERT..SELECT, 10k prefixes+bands, spread" 100001 100000
-batch "INSERT..SELECT, 10k prefixes+bands, 10 hot" 100001 10
+# Each round times every workload on every system once, so that the
+# machine's drift over the minutes this takes falls on all of them alike.
+declare -A BATCH_SECONDS=() BATCH_RATE=()
+for _ in $(seq "$REPEAT"); do
+    for batch in "${BATCHES[@]}"; do
+        IFS='|' read -r workload first accounts <<<"$batch"
+        for system in "${SYSTEMS[@]}"; do
+            took=$(timed -c "INSERT INTO ${TABLE[$system]} ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($BATCH_ROWS, $first, $accounts)") || exit 1
+            BATCH_SECONDS["$workload|$system"]+="$took "
+        done
+    done
+done
+for batch in "${BATCHES[@]}"; do
+    IFS='|' read -r workload _ _ <<<"$batch"
+    for system in "${SYSTEMS[@]}"; do
+        runs=$(tr ' ' '\n' <<<"${BATCH_SECONDS[$workload|$system]}" | grep . | median)
+        BATCH_RATE["$workload|$system"]=$(awk -v n="$BATCH_ROWS" -v s="$runs" 'BEGIN { print n / s }')
+        report "$workload" "$system" "${BATCH_RATE[$workload|$system]}"
+    done
+done
+for system in pg_rating plain; do
+    printf '  10k prefixes+bands against 1 rate, %-10s spread %8s, 10 hot %8s\n' "$system:" \
+        "$(percent "${BATCH_RATE[${BATCHES[2]%%|*}|$system]}" "${BATCH_RATE[${BATCHES[0]%%|*}|$system]}")" \
+        "$(percent "${BATCH_RATE[${BATCHES[3]%%|*}|$system]}" "${BATCH_RATE[${BATCHES[1]%%|*}|$system]}")"
+done
 # The reference prices exactly as pg_rating does: same rows, same charges.
 sql -c "CALL bench.reset()" \
     -c "INSERT INTO rating.usage ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(20000, 100001, 100000)" \
