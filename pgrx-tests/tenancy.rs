@@ -114,3 +114,63 @@ fn a_tenant_does_its_job_on_its_own_accounts() {
     assert_eq!(text("SELECT tenant_id FROM rating.accounts WHERE account_id = 3777"), "acme");
     assert_books_balance();
 }
+
+#[pg_test]
+fn usage_for_another_tenants_account_is_refused_by_number() {
+    two_tenants();
+    run("INSERT INTO rating.accounts (account_id, name, currency, tenant_id) VALUES (3005, 'Eve', 'EUR', 'globex')");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3005, 1001)");
+    let usage = |account: &str| {
+        format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES {account}")
+    };
+    // Cached in this session (3002) or not yet met (3005, 99999, unknown):
+    // refused alike, by number, before row-level security or rating speak.
+    for (rows, refused) in [
+        ("(3002, 'sms', 1, now())", 3002),
+        ("(3005, 'sms', 1, now())", 3005),
+        ("(99999, 'sms', 1, now())", 99999),
+        ("(3003, 'sms', 1, now())", 3003),
+        ("(3001, 'sms', 1, now()), (3002, 'sms', 1, now())", 3002),
+    ] {
+        assert_eq!(
+            as_acme(&usage(rows)),
+            format!("42501: permission denied for account {refused}"),
+            "{rows}"
+        );
+    }
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage WHERE account_id = 3001"), 1);
+    assert_eq!(as_acme(&usage("(3001, 'sms', 1, now())")), "no error");
+    // The same when accounts are read by the SPI query (no index found by
+    // its name), once the cached ones are dropped.
+    run("DROP INDEX rating.subscriptions_by_account");
+    run("ALTER INDEX rating.subscriptions_no_overlap RENAME TO renamed_by_hand");
+    run("UPDATE rating.accounts SET name = name");
+    assert_eq!(as_acme(&usage("(3002, 'sms', 1, now())")), "42501: permission denied for account 3002");
+    assert_eq!(as_acme(&usage("(3001, 'sms', 1, now())")), "no error");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage WHERE account_id = 3001"), 3);
+    assert_books_balance();
+}
+
+#[pg_test]
+fn what_a_tenants_role_may_rate_follows_grants_and_tenants() {
+    two_tenants();
+    let sms_for_3002 =
+        "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())";
+    let refused = "42501: permission denied for account 3002";
+    assert_eq!(as_acme(sms_for_3002), refused);
+    // A membership granted and revoked: acme_member then acts for both.
+    run("GRANT globex_staff TO acme_member");
+    assert_eq!(as_acme(sms_for_3002), "no error");
+    run("REVOKE globex_staff FROM acme_member");
+    assert_eq!(as_acme(sms_for_3002), refused);
+    // Only rating.tenants changes: globex is now run by acme_member itself.
+    run("UPDATE rating.tenants SET role_name = 'acme_member' WHERE tenant_id = 'globex'");
+    assert_eq!(as_acme(sms_for_3002), "no error");
+    run("UPDATE rating.tenants SET role_name = 'globex_staff' WHERE tenant_id = 'globex'");
+    assert_eq!(as_acme(sms_for_3002), refused);
+    // Only the account changes tenant.
+    run("UPDATE rating.accounts SET tenant_id = 'acme' WHERE account_id = 3002");
+    assert_eq!(as_acme(sms_for_3002), "no error");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage WHERE account_id = 3002"), 5);
+    assert_books_balance();
+}

@@ -6,6 +6,9 @@
 -- it is inserted; a row that is named is never deleted), and an INSERT that
 -- names nothing queues nothing.
 
+COMMENT ON FUNCTION rating.account_has_usage(bigint) IS 'Internal: whether the account has usage rows, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger accounts_keep_entries.';
+COMMENT ON FUNCTION rating.reservation_is_named(bigint, bigint) IS 'Internal: whether usage of the account names its reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger reservations_keep_named.';
+
 -- Usage and the ledger name their account without a foreign key: a key
 -- checks every row with a query of its own, while the rating trigger has
 -- already found the account (it must, to price the row) and only
@@ -13,14 +16,16 @@
 -- an account with usage or entries is never deleted. A transaction that is
 -- inserting usage for the account holds its balance row (rated rows) or a
 -- KEY SHARE lock on it (held rows) until it ends; the DELETE waits for it,
--- and then sees its rows.
+-- and then sees its rows: rating.account_has_usage() and
+-- rating.reservation_is_named() (src/still_named.rs) read the latest
+-- committed rows even in REPEATABLE READ, whose snapshot would miss them.
 CREATE FUNCTION rating.keep_accounts_with_entries() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM FROM rating.balances b WHERE b.account_id = OLD.account_id FOR UPDATE;
-    IF EXISTS (SELECT FROM rating.usage u WHERE u.account_id = OLD.account_id)
+    IF rating.account_has_usage(OLD.account_id)
        OR EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
         RAISE EXCEPTION 'account % has usage or ledger entries and cannot be deleted', OLD.account_id
             USING ERRCODE = 'foreign_key_violation',
@@ -76,8 +81,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.account_id, NEW.reservation_id) = (OLD.account_id, OLD.reservation_id) THEN
         RETURN NEW;
     END IF;
-    IF EXISTS (SELECT FROM rating.usage u
-                WHERE u.account_id = OLD.account_id AND u.reservation_id = OLD.reservation_id) THEN
+    IF rating.reservation_is_named(OLD.account_id, OLD.reservation_id) THEN
         RAISE EXCEPTION 'reservation % of account % is named by usage and cannot be %',
                 OLD.reservation_id, OLD.account_id, CASE TG_OP WHEN 'DELETE' THEN 'deleted' ELSE 'renumbered' END
             USING ERRCODE = 'foreign_key_violation',

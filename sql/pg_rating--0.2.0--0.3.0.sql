@@ -91,6 +91,17 @@
 --     or truncated away while usage names it; ledger entries are never
 --     deleted anyway) with the keys' SQLSTATE, 23503. Every existing row
 --     satisfies them: the keys held until now.
+--     Whether usage names an account or a reservation being deleted is read
+--     with the latest snapshot (the new internal rating.account_has_usage()
+--     and rating.reservation_is_named()), as foreign keys read it: a
+--     REPEATABLE READ transaction's snapshot could miss usage committed
+--     while its DELETE waited for that usage's lock.
+--   * A new trigger, tenants_invalidate, on rating.tenants: the rating
+--     trigger now refuses another tenant's account itself, with the
+--     account's number (row-level security refused it after the trigger,
+--     without one), from which tenants the session's role acts for, kept by
+--     each session until a committed change to tenants, roles or catalog
+--     tables. The comment of rating.catalog_cache_marker says so.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -603,6 +614,17 @@ COMMENT ON COLUMN rating.ledger.account_id IS 'The account. Only pg_rating''s po
 ALTER TABLE rating.usage DROP CONSTRAINT usage_account_id_fkey;
 COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service; rating refuses an unknown account (23503), and an account with usage cannot be deleted (trigger accounts_keep_entries).';
 
+CREATE FUNCTION rating.account_has_usage(account_id bigint) RETURNS bool
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'account_has_usage_wrapper';
+CREATE FUNCTION rating.reservation_is_named(account_id bigint, reservation_id bigint) RETURNS bool
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'reservation_is_named_wrapper';
+REVOKE ALL ON FUNCTION rating.account_has_usage(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rating.reservation_is_named(bigint, bigint) FROM PUBLIC;
+COMMENT ON FUNCTION rating.account_has_usage(bigint) IS 'Internal: whether the account has usage rows, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger accounts_keep_entries.';
+COMMENT ON FUNCTION rating.reservation_is_named(bigint, bigint) IS 'Internal: whether usage of the account names its reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger reservations_keep_named.';
+
 -- Usage and the ledger name their account without a foreign key: a key
 -- checks every row with a query of its own, while the rating trigger has
 -- already found the account (it must, to price the row) and only
@@ -617,7 +639,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM FROM rating.balances b WHERE b.account_id = OLD.account_id FOR UPDATE;
-    IF EXISTS (SELECT FROM rating.usage u WHERE u.account_id = OLD.account_id)
+    IF rating.account_has_usage(OLD.account_id)
        OR EXISTS (SELECT FROM rating.ledger l WHERE l.account_id = OLD.account_id) THEN
         RAISE EXCEPTION 'account % has usage or ledger entries and cannot be deleted', OLD.account_id
             USING ERRCODE = 'foreign_key_violation',
@@ -754,8 +776,7 @@ BEGIN
     IF TG_OP = 'UPDATE' AND (NEW.account_id, NEW.reservation_id) = (OLD.account_id, OLD.reservation_id) THEN
         RETURN NEW;
     END IF;
-    IF EXISTS (SELECT FROM rating.usage u
-                WHERE u.account_id = OLD.account_id AND u.reservation_id = OLD.reservation_id) THEN
+    IF rating.reservation_is_named(OLD.account_id, OLD.reservation_id) THEN
         RAISE EXCEPTION 'reservation % of account % is named by usage and cannot be %',
                 OLD.reservation_id, OLD.account_id, CASE TG_OP WHEN 'DELETE' THEN 'deleted' ELSE 'renumbered' END
             USING ERRCODE = 'foreign_key_violation',
@@ -798,3 +819,10 @@ COMMENT ON TRIGGER ledger_corrects_an_entry ON rating.ledger IS 'A correction na
 REVOKE ALL ON FUNCTION rating.check_reservation_named() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rating.keep_named_reservations() FROM PUBLIC;
 REVOKE ALL ON FUNCTION rating.check_corrected_entry() FROM PUBLIC;
+
+-- Tenancy: the rating trigger's answer follows rating.tenants -----------------
+
+CREATE TRIGGER tenants_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+COMMENT ON TRIGGER tenants_invalidate ON rating.tenants IS 'Makes every session ask again, after commit, which tenants its role acts for.';
+COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, accounts, subscriptions or tenants (or to time bands, tiers, allowances and holidays) queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached tariffs and accounts, and asks again which tenants a session''s role acts for.';

@@ -494,7 +494,7 @@ COMMENT ON COLUMN rating.usage_counters.included IS 'For an allowance: the units
 -- changes; this empty table is the relation whose relcache invalidation
 -- carries that message (see src/catalog/invalidation.rs).
 CREATE TABLE rating.catalog_cache_marker ();
-COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, accounts or subscriptions queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached tariffs and accounts.';
+COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, accounts, subscriptions or tenants (or to time bands, tiers, allowances and holidays) queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached tariffs and accounts, and asks again which tenants a session''s role acts for.';
 
 SELECT pg_catalog.pg_extension_config_dump('rating.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.tariffs', '');

@@ -172,6 +172,8 @@ CREATE TRIGGER rate_tiers_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.allowances
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+CREATE TRIGGER tenants_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tenants
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
@@ -182,3 +184,4 @@ COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drop
 COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER tenants_invalidate ON rating.tenants IS 'Makes every session ask again, after commit, which tenants its role acts for.';

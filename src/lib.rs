@@ -24,6 +24,7 @@ mod quote;
 mod rate_validation;
 mod repricing;
 mod settings;
+mod still_named;
 mod tariff_validation;
 mod tenancy;
 mod transition;
@@ -51,7 +52,11 @@ extension_sql_file!(
         quote
     ]
 );
-extension_sql_file!("../sql/keys.sql", name = "keys", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/keys.sql",
+    name = "keys",
+    requires = ["schema", account_has_usage, reservation_is_named]
+);
 extension_sql_file!(
     "../sql/tenancy.sql",
     name = "tenancy",

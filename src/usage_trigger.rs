@@ -126,13 +126,14 @@ fn rate_usage<'a>(
     let at = usage_columns::of(trigger.trigger_data().tg_relation);
     refuse_prerated(&row, &at);
     let input = read(&row, &at);
+    // Row-level security would refuse another tenant's account only after
+    // this trigger, without naming it; nor may an error of rating tell a
+    // tenant about that account first.
+    check_account_access(input.account_id);
     let error = match usage::rate(&input, Counting::Record) {
         Ok(rated) => return Ok(Some(write(trigger, &at, rated))),
         Err(error) => error,
     };
-    // Row-level security refuses another tenant's account only after this
-    // trigger; the error must not tell a tenant about that account first.
-    check_account_access(input.account_id);
     if error.is_unratable() && at.status.is_some() && UNRATABLE.get() == Unratable::Hold {
         lock_account_key(input.account_id);
         Ok(Some(hold(trigger, &at, error)))

@@ -569,6 +569,63 @@ fn login_roles_do_their_job_over_the_wire_and_nothing_else() {
 
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
+fn a_tenants_login_rates_only_its_accounts_as_grants_and_tenants_change() {
+    let database = TestDatabase::create("client_tenants");
+    let mut admin = database.connect();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS tenant_mediation, tenant_acme, tenant_globex;
+             CREATE ROLE tenant_acme; CREATE ROLE tenant_globex;
+             CREATE ROLE tenant_mediation LOGIN IN ROLE rating_writer, tenant_acme;
+             INSERT INTO rating.tenants VALUES ('acme', 'tenant_acme', 'Acme'), ('globex', 'tenant_globex', 'Globex');
+             UPDATE rating.accounts SET tenant_id = 'acme' WHERE account_id = 3001;
+             UPDATE rating.accounts SET tenant_id = 'globex' WHERE account_id = 3002;",
+        )
+        .unwrap();
+    let mut mediation =
+        Client::connect(&format!("{} user=tenant_mediation", database.dsn), NoTls).unwrap();
+    let sms = |account: i64| {
+        format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account}, 'sms', 1, now())")
+    };
+    let mut outcome = |account: i64| match mediation.batch_execute(&sms(account)) {
+        Ok(()) => "rated".to_string(),
+        Err(error) => {
+            let db_error = error.as_db_error().expect("a database error");
+            format!("{}: {}", db_error.code().code(), db_error.message())
+        }
+    };
+    let refused = |account: i64| format!("42501: permission denied for account {account}");
+
+    assert_eq!(outcome(3001), "rated");
+    assert_eq!(outcome(3002), refused(3002));
+    assert_eq!(outcome(9999), refused(9999));
+    // Each change, committed by another session, decides the very next insert.
+    admin
+        .batch_execute("GRANT tenant_globex TO tenant_mediation")
+        .unwrap();
+    assert_eq!(outcome(3002), "rated");
+    admin
+        .batch_execute("REVOKE tenant_globex FROM tenant_mediation")
+        .unwrap();
+    assert_eq!(outcome(3002), refused(3002));
+    admin
+        .batch_execute(
+            "UPDATE rating.tenants SET role_name = 'tenant_mediation' WHERE tenant_id = 'globex'",
+        )
+        .unwrap();
+    assert_eq!(outcome(3002), "rated");
+    assert_eq!(outcome(3001), "rated");
+
+    drop(mediation);
+    assert_eq!(count(&mut admin, "SELECT count(*) FROM rating.usage"), 4);
+    assert_books_balance(&mut admin);
+    admin
+        .batch_execute("DROP ROLE tenant_mediation, tenant_acme, tenant_globex")
+        .unwrap();
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
 fn money_limits_reservations_and_invoices_over_the_wire() {
     let database = TestDatabase::create("client_money");
     let mut crm = database.connect();
@@ -814,15 +871,21 @@ fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
     assert_eq!(balance_cents(&mut client, 3002), -4 * SMS_CENTS);
 }
 
-#[test]
-#[ignore = "needs a server: scripts/test.sh"]
-fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
-    let database = TestDatabase::create("client_keep_reservations");
+/// A database of its own where account 3001 holds a reservation of 1.00.
+fn with_a_reservation(name: &str) -> (TestDatabase, Client, i64) {
+    let database = TestDatabase::create(name);
     let mut client = database.connect();
     let reservation = count(
         &mut client,
         "SELECT reservation_id FROM rating.reserve(3001, 1.00, 'session-1')",
     );
+    (database, client, reservation)
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
+    let (database, mut client, reservation) = with_a_reservation("client_keep_reservations");
     // Nothing to draw (quantity 0): only the check's KEY SHARE lock holds
     // the reservation, as a foreign key's would.
     let mut inserting = database.connect();
@@ -851,6 +914,65 @@ fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
             "SELECT count(*) FROM rating.usage u JOIN rating.reservations r USING (account_id, reservation_id)"
         ),
         1
+    );
+    assert_books_balance(&mut client);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_repeatable_read_delete_sees_usage_committed_while_it_waited() {
+    let (database, mut client, reservation) = with_a_reservation("client_keep_repeatable_read");
+    let usage = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id) VALUES";
+    // Usage that only locks what it names (KEY SHARE): a zero-quantity row
+    // naming the reservation; a held row of 3003, which has no subscription.
+    let cases = [
+        (
+            format!("{usage} (3001, 'sms', 0, now(), {reservation})"),
+            format!("DELETE FROM rating.reservations WHERE reservation_id = {reservation}"),
+        ),
+        (
+            format!("SET LOCAL pg_rating.unratable = hold; {usage} (3003, 'sms', 1, now(), NULL)"),
+            "DELETE FROM rating.accounts WHERE account_id = 3003".to_string(),
+        ),
+    ];
+    for (insert, delete) in cases {
+        // The deleting transaction's snapshot predates the usage.
+        let mut deleting = database.connect();
+        deleting
+            .batch_execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM rating.usage",
+            )
+            .unwrap();
+        let mut inserting = database.connect();
+        let mut transaction = inserting.transaction().unwrap();
+        transaction.batch_execute(&insert).unwrap();
+        let run = std::thread::spawn(move || {
+            let outcome = deleting.batch_execute(&delete);
+            deleting.batch_execute("ROLLBACK").unwrap();
+            outcome
+        });
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert!(!run.is_finished(), "{insert}: the DELETE waits for it");
+        transaction.commit().unwrap();
+        let error = run
+            .join()
+            .unwrap()
+            .expect_err("what usage names is kept, whatever the deleting snapshot saw");
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::FOREIGN_KEY_VIOLATION),
+            "{insert}: {error}"
+        );
+    }
+    assert_eq!(
+        count(
+            &mut client,
+            "SELECT count(*) FROM rating.usage u JOIN rating.accounts a USING (account_id)
+              WHERE u.reservation_id IS NULL
+                 OR EXISTS (SELECT FROM rating.reservations r
+                             WHERE (r.account_id, r.reservation_id) = (u.account_id, u.reservation_id))"
+        ),
+        2
     );
     assert_books_balance(&mut client);
 }

@@ -1,5 +1,7 @@
--- The account's currency and every subscription it has (none: one row of NULLs).
-SELECT a.currency, s.tariff_id, s.valid_from, s.valid_to
+-- The account's currency and tenant, and every subscription it has (none:
+-- one row with NULL subscription columns). The tenant is read through
+-- to_jsonb, as a table from before 0.2.0 has no tenant_id.
+SELECT a.currency, s.tariff_id, s.valid_from, s.valid_to, to_jsonb(a) ->> 'tenant_id'
   FROM rating.accounts a
   LEFT JOIN rating.subscriptions s ON s.account_id = a.account_id
  WHERE a.account_id = $1

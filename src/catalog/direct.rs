@@ -28,6 +28,8 @@ struct Layout {
     accounts_by_id: Oid,
     account_id: AttrNumber,
     currency: AttrNumber,
+    /// None in a schema from before 0.2.0.
+    tenant_id: Option<AttrNumber>,
     subscriptions: Oid,
     subscriptions_by_account: Oid,
     subscriber: AttrNumber,
@@ -59,6 +61,7 @@ fn resolve() -> Option<Layout> {
         accounts_by_id: valid_index(c"accounts_pkey")?,
         account_id: column(accounts, c"account_id")?,
         currency: column(accounts, c"currency")?,
+        tenant_id: column(accounts, c"tenant_id"),
         subscriptions,
         // Before 0.3.0's btree, the exclusion constraint's GiST index (which
         // leads with account_id) serves, more slowly.
@@ -195,7 +198,7 @@ fn open_tables() -> Option<(Layout, Opened, Opened)> {
 pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
     let (layout, accounts, subscriptions_table) = open_tables()?;
     let snapshot = Snapshot::take();
-    let mut currency = None;
+    let mut holder = None;
     let read_account = for_each_match(
         &accounts,
         layout.accounts_by_id,
@@ -203,15 +206,25 @@ pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
         account_id,
         &snapshot,
         |tuple, tupdesc| {
-            let value = required(tuple, tupdesc, layout.currency)?;
-            currency = unsafe { String::from_datum(value, false) };
+            let currency = required(tuple, tupdesc, layout.currency)?;
+            let tenant_id = layout
+                .tenant_id
+                .and_then(|attnum| attribute(tuple, tupdesc, attnum));
+            holder = unsafe {
+                String::from_datum(currency, false).map(|currency| {
+                    (
+                        currency,
+                        tenant_id.and_then(|t| String::from_datum(t, false)),
+                    )
+                })
+            };
             Ok(())
         },
     );
     if let Err(error) = read_account {
         return Some(Err(error));
     }
-    let Some(currency) = currency else {
+    let Some((currency, tenant_id)) = holder else {
         return Some(Err(CatalogError::UnknownAccount(account_id)));
     };
     let mut subscriptions = Vec::new();
@@ -231,6 +244,7 @@ pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
     );
     Some(read_subscriptions.map(|()| AccountPlan {
         currency,
+        tenant_id,
         subscriptions,
     }))
 }

@@ -6,6 +6,10 @@
 //! to every other backend only at commit. A relcache callback bumps this
 //! backend's generation, which empties the caches on next use.
 //!
+//! Changes to roles and role memberships (which decide a session's tenants)
+//! arrive as system cache invalidations and bump a separate counter, so that
+//! a GRANT does not drop compiled tariffs.
+//!
 //! In REPEATABLE READ and SERIALIZABLE a load reads the transaction's
 //! snapshot, which can predate a change whose invalidation has already been
 //! taken in: [`keep_for`] says when such a load must not outlive its transaction.
@@ -19,6 +23,7 @@ thread_local! {
     static MARKER: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static RELCACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
+    static ROLES_EPOCH: Cell<u64> = const { Cell::new(0) };
     static GENERATION_AT_LAST_XACT_END: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
@@ -67,13 +72,30 @@ pub fn relcache_epoch() -> u64 {
     RELCACHE_EPOCH.get()
 }
 
+/// Counts the invalidations of roles and role memberships this backend has
+/// taken in; call [`current_generation`] first, which takes them in.
+pub fn roles_epoch() -> u64 {
+    ensure_registered();
+    ROLES_EPOCH.get()
+}
+
 fn ensure_registered() {
     if !REGISTERED.get() {
         unsafe {
             pg_sys::CacheRegisterRelcacheCallback(
                 Some(on_relcache_invalidation),
                 pg_sys::Datum::from(0),
-            )
+            );
+            for cache in [
+                pg_sys::SysCacheIdentifier::AUTHOID,
+                pg_sys::SysCacheIdentifier::AUTHMEMROLEMEM,
+            ] {
+                pg_sys::CacheRegisterSyscacheCallback(
+                    cache as i32,
+                    Some(on_role_invalidation),
+                    pg_sys::Datum::from(0),
+                );
+            }
         };
         unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_event), std::ptr::null_mut()) };
         REGISTERED.set(true);
@@ -96,6 +118,15 @@ unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid:
         // Re-resolve the marker next time: it may have been dropped and recreated.
         MARKER.set(pg_sys::InvalidOid);
     }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_role_invalidation(
+    _arg: pg_sys::Datum,
+    _cache: std::ffi::c_int,
+    _hash: u32,
+) {
+    ROLES_EPOCH.set(ROLES_EPOCH.get() + 1);
 }
 
 #[pg_guard]

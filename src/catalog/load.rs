@@ -78,17 +78,18 @@ pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
             None,
             &[account_id.into()],
         )?;
-        let mut currency = None;
+        let mut holder = None;
         let mut subscriptions = Vec::new();
         for row in rows {
-            currency = Some(required::<String>(&row, 1)?);
+            holder = Some((required::<String>(&row, 1)?, optional::<String>(&row, 5)?));
             if let Some(tariff_id) = optional::<i64>(&row, 2)? {
                 subscriptions.push((period(&row, 3, 4)?, tariff_id));
             }
         }
-        let currency = currency.ok_or(CatalogError::UnknownAccount(account_id))?;
+        let (currency, tenant_id) = holder.ok_or(CatalogError::UnknownAccount(account_id))?;
         Ok(AccountPlan {
             currency,
+            tenant_id,
             subscriptions,
         })
     })

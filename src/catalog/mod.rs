@@ -15,11 +15,13 @@ use pgrx::pg_sys;
 use std::ffi::CStr;
 use std::rc::Rc;
 
-/// What rating needs to know about an account: its currency and which tariff
-/// its subscriptions name over time.
+/// What rating needs to know about an account: its currency, its tenant and
+/// which tariff its subscriptions name over time.
 #[derive(Debug)]
 pub struct AccountPlan {
     pub currency: String,
+    /// None for an account of no tenant (and in a schema from before 0.2.0).
+    pub tenant_id: Option<String>,
     subscriptions: Vec<(Period, i64)>,
 }
 
@@ -34,7 +36,7 @@ impl AccountPlan {
 }
 
 /// The relation `name` in schema rating, if there is one.
-fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
+pub(crate) fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
     let found = |oid: pg_sys::Oid| (oid != pg_sys::InvalidOid).then_some(oid);
     let namespace = found(unsafe { pg_sys::get_namespace_oid(c"rating".as_ptr(), true) })?;
     found(unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) })
