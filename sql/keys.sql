@@ -7,6 +7,7 @@
 -- names nothing queues nothing.
 
 COMMENT ON FUNCTION rating.account_has_usage(bigint) IS 'Internal: whether the account has usage rows, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger accounts_keep_entries.';
+COMMENT ON FUNCTION rating.any_reservation_is_named() IS 'Internal: whether any usage row names a reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level: for the trigger reservations_keep_named_on_truncate.';
 COMMENT ON FUNCTION rating.reservation_is_named(bigint, bigint) IS 'Internal: whether usage of the account names its reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger reservations_keep_named.';
 
 -- Usage and the ledger name their account without a foreign key: a key
@@ -72,7 +73,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        IF EXISTS (SELECT FROM rating.usage u WHERE u.reservation_id IS NOT NULL) THEN
+        IF rating.any_reservation_is_named() THEN
             RAISE EXCEPTION 'rating.reservations cannot be truncated: usage names its reservations'
                 USING ERRCODE = 'foreign_key_violation';
         END IF;

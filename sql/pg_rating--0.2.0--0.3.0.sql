@@ -92,8 +92,9 @@
 --     deleted anyway) with the keys' SQLSTATE, 23503. Every existing row
 --     satisfies them: the keys held until now.
 --     Whether usage names an account or a reservation being deleted is read
---     with the latest snapshot (the new internal rating.account_has_usage()
---     and rating.reservation_is_named()), as foreign keys read it: a
+--     with the latest snapshot (the new internal rating.account_has_usage(),
+--     rating.reservation_is_named() and rating.any_reservation_is_named()),
+--     as foreign keys read it: a
 --     REPEATABLE READ transaction's snapshot could miss usage committed
 --     while its DELETE waited for that usage's lock.
 --   * A new trigger, tenants_invalidate, on rating.tenants: the rating
@@ -621,7 +622,12 @@ CREATE FUNCTION rating.reservation_is_named(account_id bigint, reservation_id bi
     STRICT VOLATILE PARALLEL UNSAFE
     LANGUAGE c AS 'MODULE_PATHNAME', 'reservation_is_named_wrapper';
 REVOKE ALL ON FUNCTION rating.account_has_usage(bigint) FROM PUBLIC;
+CREATE FUNCTION rating.any_reservation_is_named() RETURNS bool
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE c AS 'MODULE_PATHNAME', 'any_reservation_is_named_wrapper';
 REVOKE ALL ON FUNCTION rating.reservation_is_named(bigint, bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION rating.any_reservation_is_named() FROM PUBLIC;
+COMMENT ON FUNCTION rating.any_reservation_is_named() IS 'Internal: whether any usage row names a reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level: for the trigger reservations_keep_named_on_truncate.';
 COMMENT ON FUNCTION rating.account_has_usage(bigint) IS 'Internal: whether the account has usage rows, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger accounts_keep_entries.';
 COMMENT ON FUNCTION rating.reservation_is_named(bigint, bigint) IS 'Internal: whether usage of the account names its reservation, read with the latest snapshot (committed rows and this transaction''s own) at every isolation level, as foreign keys check a deleted key: for the trigger reservations_keep_named.';
 
@@ -767,7 +773,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'TRUNCATE' THEN
-        IF EXISTS (SELECT FROM rating.usage u WHERE u.reservation_id IS NOT NULL) THEN
+        IF rating.any_reservation_is_named() THEN
             RAISE EXCEPTION 'rating.reservations cannot be truncated: usage names its reservations'
                 USING ERRCODE = 'foreign_key_violation';
         END IF;

@@ -55,7 +55,12 @@ extension_sql_file!(
 extension_sql_file!(
     "../sql/keys.sql",
     name = "keys",
-    requires = ["schema", account_has_usage, reservation_is_named]
+    requires = [
+        "schema",
+        account_has_usage,
+        reservation_is_named,
+        any_reservation_is_named
+    ]
 );
 extension_sql_file!(
     "../sql/tenancy.sql",

@@ -19,6 +19,7 @@ use std::ffi::CString;
 
 const ACCOUNT_HAS_USAGE: &str = include_str!("../sql/queries/account_has_usage.sql");
 const RESERVATION_IS_NAMED: &str = include_str!("../sql/queries/reservation_is_named.sql");
+const ANY_RESERVATION_IS_NAMED: &str = include_str!("../sql/queries/any_reservation_is_named.sql");
 
 thread_local! {
     /// Kept plans by the address of their query text. pgrx's kept plans
@@ -36,6 +37,12 @@ fn account_has_usage(account_id: i64) -> bool {
 #[pg_extern(volatile, strict, parallel_unsafe)]
 fn reservation_is_named(account_id: i64, reservation_id: i64) -> bool {
     any_row_now(RESERVATION_IS_NAMED, &[account_id, reservation_id])
+}
+
+/// Whether any usage row names a reservation.
+#[pg_extern(volatile, parallel_unsafe)]
+fn any_reservation_is_named() -> bool {
+    any_row_now(ANY_RESERVATION_IS_NAMED, &[])
 }
 
 /// Whether `query`, whose parameters are all bigint, returns a row when it

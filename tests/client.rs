@@ -923,9 +923,18 @@ fn deleting_a_reservation_waits_for_usage_naming_it_and_then_refuses() {
 fn a_repeatable_read_delete_sees_usage_committed_while_it_waited() {
     let (database, mut client, reservation) = with_a_reservation("client_keep_repeatable_read");
     let usage = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id) VALUES";
-    // Usage that only locks what it names (KEY SHARE): a zero-quantity row
-    // naming the reservation; a held row of 3003, which has no subscription.
+    let other_reservation = count(
+        &mut client,
+        "SELECT reservation_id FROM rating.reserve(3001, 1.00, 'session-2')",
+    );
+    // Usage that only locks what it names (KEY SHARE): zero-quantity rows
+    // naming a reservation; a held row of 3003, which has no subscription.
+    // The TRUNCATE first, while no committed usage names any reservation.
     let cases = [
+        (
+            format!("{usage} (3001, 'sms', 0, now(), {other_reservation})"),
+            "TRUNCATE rating.reservations".to_string(),
+        ),
         (
             format!("{usage} (3001, 'sms', 0, now(), {reservation})"),
             format!("DELETE FROM rating.reservations WHERE reservation_id = {reservation}"),
@@ -972,7 +981,7 @@ fn a_repeatable_read_delete_sees_usage_committed_while_it_waited() {
                  OR EXISTS (SELECT FROM rating.reservations r
                              WHERE (r.account_id, r.reservation_id) = (u.account_id, u.reservation_id))"
         ),
-        2
+        3
     );
     assert_books_balance(&mut client);
 }
