@@ -587,8 +587,8 @@ fn a_tenants_login_rates_only_its_accounts_as_grants_and_tenants_change() {
     let sms = |account: i64| {
         format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account}, 'sms', 1, now())")
     };
-    let mut outcome = |account: i64| match mediation.batch_execute(&sms(account)) {
-        Ok(()) => "rated".to_string(),
+    let mut outcome = |sql: &str| match mediation.batch_execute(sql) {
+        Ok(()) => "ok".to_string(),
         Err(error) => {
             let db_error = error.as_db_error().expect("a database error");
             format!("{}: {}", db_error.code().code(), db_error.message())
@@ -596,28 +596,42 @@ fn a_tenants_login_rates_only_its_accounts_as_grants_and_tenants_change() {
     };
     let refused = |account: i64| format!("42501: permission denied for account {account}");
 
-    assert_eq!(outcome(3001), "rated");
-    assert_eq!(outcome(3002), refused(3002));
-    assert_eq!(outcome(9999), refused(9999));
+    assert_eq!(outcome(&sms(3001)), "ok");
+    assert_eq!(outcome(&sms(3002)), refused(3002));
+    assert_eq!(outcome(&sms(9999)), refused(9999));
     // Each change, committed by another session, decides the very next insert.
     admin
         .batch_execute("GRANT tenant_globex TO tenant_mediation")
         .unwrap();
-    assert_eq!(outcome(3002), "rated");
+    assert_eq!(outcome(&sms(3002)), "ok");
     admin
         .batch_execute("REVOKE tenant_globex FROM tenant_mediation")
         .unwrap();
-    assert_eq!(outcome(3002), refused(3002));
+    assert_eq!(outcome(&sms(3002)), refused(3002));
     admin
         .batch_execute(
             "UPDATE rating.tenants SET role_name = 'tenant_mediation' WHERE tenant_id = 'globex'",
         )
         .unwrap();
-    assert_eq!(outcome(3002), "rated");
-    assert_eq!(outcome(3001), "rated");
+    assert_eq!(outcome(&sms(3002)), "ok");
+    assert_eq!(outcome(&sms(3001)), "ok");
+    // A REPEATABLE READ transaction acts by its snapshot's tenants, and
+    // leaves that older answer to no later transaction of the session.
+    assert_eq!(
+        outcome("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1"),
+        "ok"
+    );
+    admin
+        .batch_execute(
+            "UPDATE rating.tenants SET role_name = 'tenant_globex' WHERE tenant_id = 'globex'",
+        )
+        .unwrap();
+    assert_eq!(outcome(&sms(3002)), "ok");
+    assert_eq!(outcome("COMMIT"), "ok");
+    assert_eq!(outcome(&sms(3002)), refused(3002));
 
     drop(mediation);
-    assert_eq!(count(&mut admin, "SELECT count(*) FROM rating.usage"), 4);
+    assert_eq!(count(&mut admin, "SELECT count(*) FROM rating.usage"), 5);
     assert_books_balance(&mut admin);
     admin
         .batch_execute("DROP ROLE tenant_mediation, tenant_acme, tenant_globex")

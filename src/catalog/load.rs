@@ -1,6 +1,6 @@
 //! Reads one account or one tariff through SPI and builds engine structures.
 
-use super::{AccountPlan, CatalogError};
+use super::{rating_relation, AccountPlan, CatalogError, RoleTenants};
 use crate::engine::bands::{BandHours, TimeBands};
 use crate::engine::calendar::zone;
 use crate::engine::tiers::Tier;
@@ -93,6 +93,19 @@ pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
             subscriptions,
         })
     })
+}
+
+/// Which tenants the session's role acts for (SECURITY DEFINER functions
+/// see it through GetOuterUserId, as this function does).
+pub fn role_tenants() -> Result<RoleTenants, CatalogError> {
+    // Before 0.2.0 there were no tenants (a new library, the old schema).
+    if rating_relation(c"tenants").is_none() {
+        return Ok(RoleTenants {
+            restricted_to: None,
+        });
+    }
+    let restricted_to = Spi::get_one::<Vec<String>>("SELECT rating.restricted_tenants()")?;
+    Ok(RoleTenants { restricted_to })
 }
 
 pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {

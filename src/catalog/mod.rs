@@ -1,6 +1,7 @@
 //! The catalog layer: reads tariffs and accounts from the rating tables into
-//! engine structures, keeps them in backend memory, and drops them when any
-//! session commits a change to those tables (see [`invalidation`]).
+//! engine structures, and which tenants a role acts for, keeps them in
+//! backend memory, and drops them when any session commits a change to
+//! those tables, or to roles (see [`invalidation`]).
 
 mod cache;
 mod direct;
@@ -35,8 +36,16 @@ impl AccountPlan {
     }
 }
 
+/// Which tenants a role acts for, from `rating.restricted_tenants()`.
+#[derive(Debug)]
+pub struct RoleTenants {
+    /// None: the role belongs to no tenant (or is a superuser) and may act
+    /// on every account.
+    pub restricted_to: Option<Vec<String>>,
+}
+
 /// The relation `name` in schema rating, if there is one.
-pub(crate) fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
+fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
     let found = |oid: pg_sys::Oid| (oid != pg_sys::InvalidOid).then_some(oid);
     let namespace = found(unsafe { pg_sys::get_namespace_oid(c"rating".as_ptr(), true) })?;
     found(unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) })
@@ -50,6 +59,10 @@ pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
 
 pub fn tariff(tariff_id: i64) -> Result<Rc<Tariff>, CatalogError> {
     cache::get_or_load(tariff_id, || load::tariff(tariff_id))
+}
+
+pub fn role_tenants(role: pg_sys::Oid) -> Result<Rc<RoleTenants>, CatalogError> {
+    cache::get_or_load(i64::from(role.to_u32()), load::role_tenants)
 }
 
 /// What the deferred checks of time bands and tiers read: as stored now, not cached.
