@@ -86,3 +86,43 @@ fn an_account_reads_the_same_through_either_index_or_a_query() {
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
     assert_books_balance();
 }
+
+/// (tariffs, accounts) this session has loaded so far, from rating.session_cache().
+fn loads() -> (i64, i64) {
+    let of = |cache: &str| one::<i64>(&format!("SELECT loads FROM rating.session_cache() WHERE cache = '{cache}'"));
+    (of("tariffs"), of("accounts"))
+}
+
+fn open_an_account(account_id: i64) {
+    run(&format!("INSERT INTO rating.accounts (account_id, name, currency) VALUES ({account_id}, 'New', 'EUR')"));
+    run(&format!("INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES ({account_id}, 1001)"));
+}
+
+#[pg_test]
+fn opening_an_account_keeps_the_compiled_tariffs_and_a_tariff_change_drops_both() {
+    fixture();
+    assert_eq!(sms_charge_now(), "0.05");
+    let (tariffs, accounts) = loads();
+    assert_eq!(one::<i64>("SELECT entries FROM rating.session_cache() WHERE cache = 'tariffs'"), 1);
+
+    // Bob's account is read again (it may have changed); his tariff is not.
+    open_an_account(3998);
+    assert_eq!(sms_charge_now(), "0.05");
+    assert_eq!(loads(), (tariffs, accounts + 1));
+    assert_eq!(sms_charge_now(), "0.05");
+    assert_eq!(loads(), (tariffs, accounts + 1));
+
+    // A change to tariff data drops both.
+    run("UPDATE rating.rates SET price = 0.08 WHERE rate_id = 2003");
+    assert_eq!(sms_charge_now(), "0.08");
+    assert_eq!(loads(), (tariffs + 1, accounts + 2));
+
+    // Without the accounts' marker (a schema from before 0.3.0), a change to
+    // accounts drops everything, as it did then.
+    run("ALTER EXTENSION pg_rating DROP TABLE rating.account_cache_marker");
+    run("DROP TABLE rating.account_cache_marker");
+    open_an_account(3999);
+    assert_eq!(sms_charge_now(), "0.08");
+    assert_eq!(loads(), (tariffs + 2, accounts + 3));
+    assert_books_balance();
+}

@@ -103,6 +103,15 @@
 --     without one), from which tenants the session's role acts for, kept by
 --     each session until a committed change to tenants, roles or catalog
 --     tables. The comment of rating.catalog_cache_marker says so.
+--   * Opening an account no longer makes every session compile its tariffs
+--     again. A change to accounts, subscriptions or tenants now invalidates
+--     a second marker, the new table rating.account_cache_marker, which
+--     drops only the sessions' cached accounts (and roles' tenants): the
+--     triggers on those three tables pass the argument 'accounts' to
+--     rating.invalidate_catalog_cache(). Tariff data still drops
+--     everything. A session whose library is newer than its schema finds
+--     no second marker and drops everything on either, as before. The new
+--     rating.session_cache() shows what a session has cached and loaded.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -829,6 +838,29 @@ REVOKE ALL ON FUNCTION rating.check_corrected_entry() FROM PUBLIC;
 -- Tenancy: the rating trigger's answer follows rating.tenants -----------------
 
 CREATE TRIGGER tenants_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tenants
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
 COMMENT ON TRIGGER tenants_invalidate ON rating.tenants IS 'Makes every session ask again, after commit, which tenants its role acts for.';
-COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, accounts, subscriptions or tenants (or to time bands, tiers, allowances and holidays) queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached tariffs and accounts, and asks again which tenants a session''s role acts for.';
+
+-- Caches: opening an account keeps the compiled tariffs -------------------------
+
+-- Accounts, subscriptions and tenants invalidate their own marker, which
+-- drops the sessions' cached accounts but not their compiled tariffs.
+CREATE TABLE rating.account_cache_marker ();
+COMMENT ON TABLE rating.account_cache_marker IS 'Never holds rows. A change to accounts, subscriptions or tenants queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached accounts and asks again which tenants a session''s role acts for, keeping its compiled tariffs.';
+COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, time bands, tiers, allowances or holidays queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its compiled tariffs and cached accounts, and asks again which tenants a session''s role acts for.';
+COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its compiled tariffs and cached accounts once this transaction commits; with the argument ''accounts'' (on accounts, subscriptions and tenants), only its cached accounts.';
+DROP TRIGGER accounts_invalidate ON rating.accounts;
+CREATE TRIGGER accounts_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
+COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
+DROP TRIGGER subscriptions_invalidate ON rating.subscriptions;
+CREATE TRIGGER subscriptions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.subscriptions
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
+COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
+
+CREATE FUNCTION rating.session_cache() RETURNS TABLE (cache text, entries bigint, loads bigint)
+    STRICT VOLATILE PARALLEL RESTRICTED
+    LANGUAGE c AS 'MODULE_PATHNAME', 'session_cache_wrapper';
+REVOKE ALL ON FUNCTION rating.session_cache() FROM PUBLIC;
+COMMENT ON FUNCTION rating.session_cache() IS 'This session''s caches: for tariffs (compiled), accounts and the tenants of roles, how many entries are cached now and how many the session has loaded so far. A change to tariff data empties them all; to accounts, subscriptions or tenants, only accounts and roles'' tenants.';
+GRANT EXECUTE ON FUNCTION rating.session_cache() TO rating_reader, rating_writer, rating_admin;

@@ -490,11 +490,15 @@ COMMENT ON COLUMN rating.usage_counters.period_end IS 'End of the billing period
 COMMENT ON COLUMN rating.usage_counters.units IS 'Billed units counted in the period.';
 COMMENT ON COLUMN rating.usage_counters.included IS 'For an allowance: the units it includes per period; NULL for tiers.';
 
--- Tariff data invalidates every backend's compiled-tariff cache when it
--- changes; this empty table is the relation whose relcache invalidation
--- carries that message (see src/catalog/invalidation.rs).
+-- Changes to the catalog tables reach every backend's caches as relcache
+-- invalidations of these empty tables (see src/catalog/invalidation.rs):
+-- tariff data drops everything cached, accounts data only the accounts, so
+-- that opening an account does not make every session compile its tariffs
+-- again.
 CREATE TABLE rating.catalog_cache_marker ();
-COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, accounts, subscriptions or tenants (or to time bands, tiers, allowances and holidays) queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached tariffs and accounts, and asks again which tenants a session''s role acts for.';
+COMMENT ON TABLE rating.catalog_cache_marker IS 'Never holds rows. A change to tariffs, rates, currencies, time bands, tiers, allowances or holidays queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its compiled tariffs and cached accounts, and asks again which tenants a session''s role acts for.';
+CREATE TABLE rating.account_cache_marker ();
+COMMENT ON TABLE rating.account_cache_marker IS 'Never holds rows. A change to accounts, subscriptions or tenants queues a relcache invalidation of this table, which PostgreSQL delivers to every backend at commit; pg_rating then drops its cached accounts and asks again which tenants a session''s role acts for, keeping its compiled tariffs.';
 
 SELECT pg_catalog.pg_extension_config_dump('rating.tenants', '');
 SELECT pg_catalog.pg_extension_config_dump('rating.tariffs', '');

@@ -8,7 +8,7 @@ COMMENT ON FUNCTION rating.validate_rate() IS 'BEFORE INSERT OR UPDATE row trigg
 COMMENT ON FUNCTION rating.validate_tariff() IS 'BEFORE INSERT OR UPDATE row trigger on rating.tariffs: refuses a time zone the IANA database does not know (SQLSTATE 22023).';
 COMMENT ON FUNCTION rating.check_time_bands() IS 'Constraint trigger, deferred to commit, on rating.time_bands and rating.time_band_hours: refuses a tariff whose band hours leave a gap or overlap in any day (SQLSTATE 23514).';
 COMMENT ON FUNCTION rating.check_rate_tiers() IS 'Constraint trigger, deferred to commit, on rating.rates and rating.rate_tiers: refuses a graduated or volume rate whose tiers do not run from 0 to an open end without gap or overlap, and tiers on any other rate (SQLSTATE 23514).';
-COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its cached tariffs and accounts once this transaction commits.';
+COMMENT ON FUNCTION rating.invalidate_catalog_cache() IS 'Statement trigger on the catalog tables: makes every session drop its compiled tariffs and cached accounts once this transaction commits; with the argument ''accounts'' (on accounts, subscriptions and tenants), only its cached accounts.';
 COMMENT ON FUNCTION rating.quote(bigint, text, numeric, timestamptz, text) IS 'What a usage event would cost, computed exactly as an INSERT into rating.usage would, posting nothing. Same errors as the insert.';
 
 CREATE TRIGGER usage_rate BEFORE INSERT ON rating.usage
@@ -159,9 +159,9 @@ CREATE TRIGGER tariffs_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE O
 CREATE TRIGGER rates_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.rates
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER accounts_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.accounts
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
 CREATE TRIGGER subscriptions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.subscriptions
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
 CREATE TRIGGER time_bands_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.time_bands
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER time_band_hours_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.time_band_hours
@@ -173,12 +173,12 @@ CREATE TRIGGER rate_tiers_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
 CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.allowances
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER tenants_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tenants
-    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
+    FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
 COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts in every session at commit.';
-COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts in every session at commit.';
+COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
+COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
 COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops cached tariffs in every session at commit.';
 COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';

@@ -23,6 +23,7 @@ mod posting;
 mod quote;
 mod rate_validation;
 mod repricing;
+mod session_cache;
 mod settings;
 mod still_named;
 mod tariff_validation;

@@ -340,6 +340,57 @@ fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() 
 
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
+fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tariffs() {
+    let database = TestDatabase::create("client_account_change");
+    let mut app = database.connect();
+    let mut admin = database.connect();
+    admin
+        .batch_execute(
+            "INSERT INTO rating.tariffs (tariff_id, code, name, currency) VALUES (1009, 'TEXTS', 'Texts', 'EUR');
+             INSERT INTO rating.rates (tariff_id, service, price) VALUES (1009, 'sms', 0.11)",
+        )
+        .unwrap();
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
+    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
+    let loads = |client: &mut Client, cache: &str| {
+        count(
+            client,
+            &format!("SELECT loads FROM rating.session_cache() WHERE cache = '{cache}'"),
+        )
+    };
+
+    assert_eq!(charge(&mut app), "0.05");
+    let tariffs = loads(&mut app, "tariffs");
+    let accounts = loads(&mut app, "accounts");
+
+    // Another session opens an account: the app reads its accounts again,
+    // and keeps the tariff it compiled.
+    admin
+        .batch_execute(
+            "INSERT INTO rating.accounts (account_id, name, currency) VALUES (3999, 'New', 'EUR');
+             INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3999, 1001)",
+        )
+        .unwrap();
+    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(loads(&mut app, "tariffs"), tariffs);
+    assert_eq!(loads(&mut app, "accounts"), accounts + 1);
+
+    // A committed move of the app's cached account to another tariff is
+    // used by the app's next statement.
+    admin
+        .batch_execute(
+            "UPDATE rating.subscriptions SET valid_to = now() WHERE account_id = 3001 AND valid_to IS NULL;
+             INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3001, 1009, now())",
+        )
+        .unwrap();
+    assert_eq!(charge(&mut app), "0.11");
+    assert_eq!(loads(&mut app, "tariffs"), tariffs + 1);
+    assert_eq!(balance_cents(&mut app, 3001), -(5 + 5 + 11));
+    assert_books_balance(&mut app);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
 fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cache() {
     let database = TestDatabase::create("client_repeatable_read");
     let mut app = database.connect();

@@ -1,29 +1,29 @@
 //! Per-backend maps of compiled tariffs, account plans and the tenants of
 //! roles.
 //!
-//! Entries are tagged with the invalidation generation they were loaded in;
-//! a bump of the generation (a committed or own change to the catalog tables)
-//! empties the maps on next use, and a change to roles or memberships empties
-//! the roles' tenants. No `RefCell` borrow is held across a load,
+//! Entries are tagged with the invalidation generations they were loaded in.
+//! A committed or own change to tariff data empties every map on next use; to
+//! accounts, subscriptions or tenants, the accounts and the roles' tenants;
+//! to roles or memberships, the roles' tenants. No `RefCell` borrow is held across a load,
 //! because a load runs SPI, and SPI can deliver invalidations re-entrantly.
 //! An entry loaded from a possibly stale transaction snapshot serves only its
 //! own transaction (see [`invalidation::keep_for`]).
 
-use super::invalidation::{self, Keep};
+use super::invalidation::{self, Generations, Keep};
 use super::{AccountPlan, RoleTenants};
 use crate::engine::Tariff;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-#[derive(Default)]
 pub(super) struct Maps {
-    generation: u64,
-    roles_epoch: u64,
+    version: Version,
     accounts: HashMap<i64, Entry<AccountPlan>>,
     tariffs: HashMap<i64, Entry<Tariff>>,
     /// By role oid.
     role_tenants: HashMap<i64, Entry<RoleTenants>>,
+    /// How many of each kind this session has loaded, by [`Kind`].
+    loads: [u64; 3],
 }
 
 pub(super) struct Entry<T> {
@@ -41,47 +41,80 @@ impl<T> Entry<T> {
     }
 }
 
+/// The kinds of cached value, in the order [`statistics`] reports them.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Tariffs,
+    Accounts,
+    RoleTenants,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::Tariffs, Kind::Accounts, Kind::RoleTenants];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Tariffs => "tariffs",
+            Kind::Accounts => "accounts",
+            Kind::RoleTenants => "role tenants",
+        }
+    }
+}
+
 /// Any kind of cached value, so one lookup routine serves every map.
 pub(super) trait Cached: Sized {
+    const KIND: Kind;
     fn map(maps: &mut Maps) -> &mut HashMap<i64, Entry<Self>>;
 }
 
 impl Cached for AccountPlan {
+    const KIND: Kind = Kind::Accounts;
     fn map(maps: &mut Maps) -> &mut HashMap<i64, Entry<Self>> {
         &mut maps.accounts
     }
 }
 
 impl Cached for Tariff {
+    const KIND: Kind = Kind::Tariffs;
     fn map(maps: &mut Maps) -> &mut HashMap<i64, Entry<Self>> {
         &mut maps.tariffs
     }
 }
 
 impl Cached for RoleTenants {
+    const KIND: Kind = Kind::RoleTenants;
     fn map(maps: &mut Maps) -> &mut HashMap<i64, Entry<Self>> {
         &mut maps.role_tenants
     }
 }
 
 thread_local! {
-    static MAPS: RefCell<Maps> = RefCell::new(Maps::default());
+    static MAPS: RefCell<Maps> = RefCell::new(Maps {
+        version: Version {
+            generations: Generations { catalog: 0, accounts: 0 },
+            roles_epoch: 0,
+        },
+        accounts: HashMap::new(),
+        tariffs: HashMap::new(),
+        role_tenants: HashMap::new(),
+        loads: [0; 3],
+    });
 }
 
-/// What entries are loaded under: the catalog's generation and the count of
+/// What entries are loaded under: the catalog's generations and the count of
 /// role invalidations.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Version {
-    generation: u64,
+    generations: Generations,
     roles_epoch: u64,
 }
 
 impl Version {
-    /// Reading the generation first takes in pending invalidations.
+    /// Reading the generations first takes in pending invalidations.
     fn now() -> Self {
-        let generation = invalidation::current_generation();
+        let generations = invalidation::current_generations();
         Version {
-            generation,
+            generations,
             roles_epoch: invalidation::roles_epoch(),
         }
     }
@@ -89,18 +122,38 @@ impl Version {
 
 impl Maps {
     fn current(&mut self, version: Version) -> &mut Self {
-        if self.generation != version.generation {
-            self.accounts.clear();
+        let was = self.version;
+        if was.generations.catalog != version.generations.catalog {
             self.tariffs.clear();
-            self.role_tenants.clear();
-            self.generation = version.generation;
         }
-        if self.roles_epoch != version.roles_epoch {
-            self.role_tenants.clear();
-            self.roles_epoch = version.roles_epoch;
+        if was.generations != version.generations {
+            self.accounts.clear();
         }
+        if was != version {
+            self.role_tenants.clear();
+        }
+        self.version = version;
         self
     }
+}
+
+/// For each kind: how many entries are cached now, and how many this session
+/// has loaded (compiled, for tariffs) so far.
+pub fn statistics() -> Vec<(Kind, usize, u64)> {
+    MAPS.with_borrow_mut(|maps| {
+        let maps = maps.current(Version::now());
+        Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let cached = match kind {
+                    Kind::Tariffs => maps.tariffs.len(),
+                    Kind::Accounts => maps.accounts.len(),
+                    Kind::RoleTenants => maps.role_tenants.len(),
+                };
+                (kind, cached, maps.loads[kind as usize])
+            })
+            .collect()
+    })
 }
 
 pub(super) fn get_or_load<T: Cached, E>(
@@ -117,9 +170,10 @@ pub(super) fn get_or_load<T: Cached, E>(
         return Ok(value);
     }
     let value = Rc::new(load()?);
+    MAPS.with_borrow_mut(|maps| maps.loads[T::KIND as usize] += 1);
     // An invalidation that arrived during the load may make it stale: use it
     // for this call, but do not keep it.
-    let keep = invalidation::keep_for(version.generation);
+    let keep = invalidation::keep_for(version.generations);
     if Version::now() == version {
         let entry = Entry {
             value: Rc::clone(&value),

@@ -1,10 +1,14 @@
 //! Cache invalidation that follows the transaction.
 //!
 //! A statement trigger on every catalog table queues a relcache invalidation
-//! of the empty table `rating.catalog_cache_marker`. PostgreSQL applies it in
-//! the changing backend at the next command (and again on abort) and sends it
-//! to every other backend only at commit. A relcache callback bumps this
-//! backend's generation, which empties the caches on next use.
+//! of an empty marker table. PostgreSQL applies it in the changing backend at
+//! the next command (and again on abort) and sends it to every other backend
+//! only at commit. A relcache callback bumps this backend's generations,
+//! which empty the caches on next use:
+//! - tariff data (`rating.catalog_cache_marker`) empties every cache;
+//! - accounts, subscriptions and tenants (`rating.account_cache_marker`)
+//!   empty only the accounts and roles' tenants, so that opening an account
+//!   does not make every session compile its tariffs again.
 //!
 //! Changes to roles and role memberships (which decide a session's tenants)
 //! arrive as system cache invalidations and bump a separate counter, so that
@@ -19,12 +23,31 @@ use std::cell::Cell;
 use std::convert::Infallible;
 
 thread_local! {
-    static GENERATION: Cell<u64> = const { Cell::new(0) };
-    static MARKER: Cell<pg_sys::Oid> = const { Cell::new(pg_sys::InvalidOid) };
+    static GENERATIONS: Cell<Generations> = const { Cell::new(Generations { catalog: 0, accounts: 0 }) };
+    static MARKERS: Cell<Option<Markers>> = const { Cell::new(None) };
+    static MARKERS_STALE: Cell<bool> = const { Cell::new(false) };
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static RELCACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
     static ROLES_EPOCH: Cell<u64> = const { Cell::new(0) };
-    static GENERATION_AT_LAST_XACT_END: Cell<Option<u64>> = const { Cell::new(None) };
+    static GENERATIONS_AT_LAST_XACT_END: Cell<Option<Generations>> = const { Cell::new(None) };
+}
+
+/// How many invalidations of each kind this backend has taken in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generations {
+    /// Of everything: tariff data, or an invalidation of every relation.
+    pub catalog: u64,
+    /// Of accounts, subscriptions and tenants only.
+    pub accounts: u64,
+}
+
+/// The marker tables' oids, resolved once and again after one is invalidated
+/// (it may have been dropped and recreated; the old oids serve until then). `accounts` is the catalog
+/// marker in a schema from before 0.3.0, which has only that one.
+#[derive(Clone, Copy)]
+struct Markers {
+    catalog: pg_sys::Oid,
+    accounts: pg_sys::Oid,
 }
 
 /// How long something loaded now may stay cached.
@@ -35,16 +58,16 @@ pub enum Keep {
     ForTransaction(pg_sys::LocalTransactionId),
 }
 
-/// How long a load made at `generation` may stay cached. In READ COMMITTED
+/// How long a load made at `generations` may stay cached. In READ COMMITTED
 /// every load takes a new snapshot: nothing committed before it is missed.
 /// A transaction snapshot was taken after the previous transaction ended, so
 /// it misses no change if no invalidation arrived since; otherwise what it
 /// shows may be older than the invalidation, and is kept for this
 /// transaction only.
-pub fn keep_for(generation: u64) -> Keep {
+pub fn keep_for(generations: Generations) -> Keep {
     let uses_transaction_snapshot =
         unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
-    if !uses_transaction_snapshot || GENERATION_AT_LAST_XACT_END.get() == Some(generation) {
+    if !uses_transaction_snapshot || GENERATIONS_AT_LAST_XACT_END.get() == Some(generations) {
         Keep::ForSession
     } else {
         Keep::ForTransaction(current_transaction())
@@ -55,14 +78,14 @@ pub fn current_transaction() -> pg_sys::LocalTransactionId {
     unsafe { (*pg_sys::MyProc).lxid }
 }
 
-/// The generation the caches must match; reading it first takes in any
+/// The generations the caches must match; reading them first takes in any
 /// invalidation that other sessions committed since the last read.
-pub fn current_generation() -> u64 {
+pub fn current_generations() -> Generations {
     ensure_registered();
     // Cheap when nothing is queued; needed because a statement inside an open
     // transaction takes a new snapshot without otherwise reading the queue.
     unsafe { pg_sys::AcceptInvalidationMessages() };
-    GENERATION.get()
+    GENERATIONS.get()
 }
 
 /// Counts every relation cache invalidation this backend has taken in, of
@@ -73,7 +96,7 @@ pub fn relcache_epoch() -> u64 {
 }
 
 /// Counts the invalidations of roles and role memberships this backend has
-/// taken in; call [`current_generation`] first, which takes them in.
+/// taken in; call [`current_generations`] first, which takes them in.
 pub fn roles_epoch() -> u64 {
     ensure_registered();
     ROLES_EPOCH.get()
@@ -100,24 +123,40 @@ fn ensure_registered() {
         unsafe { pg_sys::RegisterXactCallback(Some(on_transaction_event), std::ptr::null_mut()) };
         REGISTERED.set(true);
     }
-    if MARKER.get() == pg_sys::InvalidOid {
-        MARKER.set(marker_oid());
+    // Until both markers are found (the extension not yet created, or not
+    // yet updated to 0.3.0), look again each time: they may appear.
+    let resolved = MARKERS
+        .get()
+        .is_some_and(|m| m.catalog != pg_sys::InvalidOid && m.accounts != m.catalog);
+    if !resolved || MARKERS_STALE.get() {
+        MARKERS.set(Some(markers()));
+        MARKERS_STALE.set(false);
     }
 }
 
-fn marker_oid() -> pg_sys::Oid {
-    super::rating_relation(c"catalog_cache_marker").unwrap_or(pg_sys::InvalidOid)
+fn markers() -> Markers {
+    let catalog = super::rating_relation(c"catalog_cache_marker").unwrap_or(pg_sys::InvalidOid);
+    Markers {
+        catalog,
+        accounts: super::rating_relation(c"account_cache_marker").unwrap_or(catalog),
+    }
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
     RELCACHE_EPOCH.set(RELCACHE_EPOCH.get() + 1);
+    let markers = MARKERS.get();
+    let mut generations = GENERATIONS.get();
     // InvalidOid means "every relation" (e.g. after a sinval queue overflow).
-    if relid == pg_sys::InvalidOid || relid == MARKER.get() {
-        GENERATION.set(GENERATION.get() + 1);
-        // Re-resolve the marker next time: it may have been dropped and recreated.
-        MARKER.set(pg_sys::InvalidOid);
+    if relid == pg_sys::InvalidOid || markers.is_some_and(|m| relid == m.catalog) {
+        generations.catalog += 1;
+    } else if markers.is_some_and(|m| relid == m.accounts) {
+        generations.accounts += 1;
+    } else {
+        return;
     }
+    GENERATIONS.set(generations);
+    MARKERS_STALE.set(true);
 }
 
 #[pg_guard]
@@ -143,16 +182,26 @@ unsafe extern "C-unwind" fn on_transaction_event(
             | XACT_EVENT_PARALLEL_COMMIT
             | XACT_EVENT_PARALLEL_ABORT
     ) {
-        GENERATION_AT_LAST_XACT_END.set(Some(GENERATION.get()));
+        GENERATIONS_AT_LAST_XACT_END.set(Some(GENERATIONS.get()));
     }
 }
 
-/// Statement trigger on the catalog tables: queue the invalidation.
+/// Statement trigger on the catalog tables: queue the invalidation. With the
+/// argument `accounts` (on accounts, subscriptions and tenants), only the
+/// accounts' one.
 #[pg_trigger]
 fn invalidate_catalog_cache<'a>(
-    _trigger: &'a pgrx::PgTrigger<'a>,
+    trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
-    let marker = marker_oid();
+    let markers = markers();
+    let accounts_only = trigger
+        .extra_args()
+        .is_ok_and(|args| args.iter().any(|arg| arg == "accounts"));
+    let marker = if accounts_only {
+        markers.accounts
+    } else {
+        markers.catalog
+    };
     if marker != pg_sys::InvalidOid {
         unsafe { pg_sys::CacheInvalidateRelcacheByRelid(marker) };
     }

@@ -1,7 +1,8 @@
 //! The catalog layer: reads tariffs and accounts from the rating tables into
 //! engine structures, and which tenants a role acts for, keeps them in
 //! backend memory, and drops them when any session commits a change to
-//! those tables, or to roles (see [`invalidation`]).
+//! those tables, or to roles (see [`invalidation`]): a change to accounts,
+//! subscriptions or tenants drops the accounts, not the compiled tariffs.
 
 mod cache;
 mod direct;
@@ -9,6 +10,7 @@ mod error;
 pub mod invalidation;
 mod load;
 
+pub use cache::statistics as cache_statistics;
 pub use error::CatalogError;
 
 use crate::engine::{Period, Tariff, Timestamp};
