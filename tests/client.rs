@@ -295,37 +295,46 @@ fn errors_reach_clients_with_their_sqlstate_and_value() {
     assert_books_balance(&mut client);
 }
 
+/// Inserts one SMS for account 3001 now and returns its charge.
+fn sms_charge(client: &mut Client) -> String {
+    client
+        .query_one(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
 fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() {
     let database = TestDatabase::create("client_tariff_change");
     let mut app = database.connect();
     let mut admin = database.connect();
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
-    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
 
     // The application's session has the tariff cached and a transaction open.
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     app.batch_execute("BEGIN").unwrap();
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
 
     // An uncommitted change is seen by no one else ...
     admin
         .batch_execute("BEGIN; UPDATE rating.rates SET price = 0.09 WHERE rate_id = 2003")
         .unwrap();
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     admin.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
 
     // ... a committed one by the very next statement, even inside the open
     // (READ COMMITTED) transaction, and by sessions that cached the old one.
     admin
         .batch_execute("UPDATE rating.rates SET price = 0.07 WHERE rate_id = 2003")
         .unwrap();
-    assert_eq!(charge(&mut app), "0.07");
+    assert_eq!(sms_charge(&mut app), "0.07");
     app.batch_execute("COMMIT").unwrap();
-    assert_eq!(charge(&mut admin), "0.07");
-    assert_eq!(charge(&mut database.connect()), "0.07");
+    assert_eq!(sms_charge(&mut admin), "0.07");
+    assert_eq!(sms_charge(&mut database.connect()), "0.07");
 
     assert_eq!(
         text(
@@ -350,8 +359,6 @@ fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tari
              INSERT INTO rating.rates (tariff_id, service, price) VALUES (1009, 'sms', 0.11)",
         )
         .unwrap();
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
-    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
     let loads = |client: &mut Client, cache: &str| {
         count(
             client,
@@ -359,7 +366,7 @@ fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tari
         )
     };
 
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     let tariffs = loads(&mut app, "tariffs");
     let accounts = loads(&mut app, "accounts");
 
@@ -371,7 +378,7 @@ fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tari
              INSERT INTO rating.subscriptions (account_id, tariff_id) VALUES (3999, 1001)",
         )
         .unwrap();
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     assert_eq!(loads(&mut app, "tariffs"), tariffs);
     assert_eq!(loads(&mut app, "accounts"), accounts + 1);
 
@@ -383,7 +390,7 @@ fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tari
              INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3001, 1009, now())",
         )
         .unwrap();
-    assert_eq!(charge(&mut app), "0.11");
+    assert_eq!(sms_charge(&mut app), "0.11");
     assert_eq!(loads(&mut app, "tariffs"), tariffs + 1);
     assert_eq!(balance_cents(&mut app, 3001), -(5 + 5 + 11));
     assert_books_balance(&mut app);
@@ -395,8 +402,6 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
     let database = TestDatabase::create("client_repeatable_read");
     let mut app = database.connect();
     let mut admin = database.connect();
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now()) RETURNING charge::text";
-    let charge = |client: &mut Client| -> String { client.query_one(sms, &[]).unwrap().get(0) };
     let reprice = |admin: &mut Client, price: &str| {
         admin
             .batch_execute(&format!(
@@ -406,18 +411,18 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
     };
 
     // A change committed after the transaction's snapshot is not seen by it ...
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     app.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
         .unwrap();
     reprice(&mut admin, "0.07");
-    assert_eq!(charge(&mut app), "0.05");
-    assert_eq!(charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
+    assert_eq!(sms_charge(&mut app), "0.05");
     app.batch_execute("COMMIT").unwrap();
     // ... nor kept for the session's later transactions, of either level.
-    assert_eq!(charge(&mut app), "0.07");
+    assert_eq!(sms_charge(&mut app), "0.07");
     app.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
         .unwrap();
-    assert_eq!(charge(&mut app), "0.07");
+    assert_eq!(sms_charge(&mut app), "0.07");
     app.batch_execute("COMMIT").unwrap();
 
     // The same when the stale load is the transaction's first sight of the tariff.
@@ -426,12 +431,12 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
         .unwrap();
     reprice(&mut admin, "0.08");
-    assert_eq!(charge(&mut fresh), "0.07");
+    assert_eq!(sms_charge(&mut fresh), "0.07");
     fresh.batch_execute("COMMIT").unwrap();
     fresh
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    assert_eq!(charge(&mut fresh), "0.08");
+    assert_eq!(sms_charge(&mut fresh), "0.08");
     fresh.batch_execute("COMMIT").unwrap();
 
     // Transactions of one level, with no change between them, share the cache
@@ -440,14 +445,14 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
         fresh
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
             .unwrap();
-        assert_eq!(charge(&mut fresh), "0.08");
+        assert_eq!(sms_charge(&mut fresh), "0.08");
         fresh.batch_execute("COMMIT").unwrap();
     }
     reprice(&mut admin, "0.06");
     fresh
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
         .unwrap();
-    assert_eq!(charge(&mut fresh), "0.06");
+    assert_eq!(sms_charge(&mut fresh), "0.06");
     fresh.batch_execute("COMMIT").unwrap();
 
     assert_eq!(

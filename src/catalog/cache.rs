@@ -2,10 +2,12 @@
 //! roles.
 //!
 //! Entries are tagged with the invalidation generations they were loaded in.
-//! A committed or own change to tariff data empties every map on next use; to
-//! accounts, subscriptions or tenants, the accounts and the roles' tenants;
-//! to roles or memberships, the roles' tenants. No `RefCell` borrow is held across a load,
-//! because a load runs SPI, and SPI can deliver invalidations re-entrantly.
+//! A committed or own change to tariff data empties every map on next use;
+//! to accounts, subscriptions or tenants, the accounts and the roles'
+//! tenants; to roles or memberships, the roles' tenants.
+//!
+//! No `RefCell` borrow is held across a load, because a load runs SPI, and
+//! SPI can deliver invalidations re-entrantly.
 //! An entry loaded from a possibly stale transaction snapshot serves only its
 //! own transaction (see [`invalidation::keep_for`]).
 
@@ -16,6 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+#[derive(Default)]
 pub(super) struct Maps {
     version: Version,
     accounts: HashMap<i64, Entry<AccountPlan>>,
@@ -41,7 +44,7 @@ impl<T> Entry<T> {
     }
 }
 
-/// The kinds of cached value, in the order [`statistics`] reports them.
+/// The kinds of cached value.
 #[derive(Clone, Copy)]
 pub enum Kind {
     Tariffs,
@@ -50,8 +53,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Tariffs, Kind::Accounts, Kind::RoleTenants];
-
     pub fn name(self) -> &'static str {
         match self {
             Kind::Tariffs => "tariffs",
@@ -89,21 +90,12 @@ impl Cached for RoleTenants {
 }
 
 thread_local! {
-    static MAPS: RefCell<Maps> = RefCell::new(Maps {
-        version: Version {
-            generations: Generations { catalog: 0, accounts: 0 },
-            roles_epoch: 0,
-        },
-        accounts: HashMap::new(),
-        tariffs: HashMap::new(),
-        role_tenants: HashMap::new(),
-        loads: [0; 3],
-    });
+    static MAPS: RefCell<Maps> = RefCell::new(Maps::default());
 }
 
 /// What entries are loaded under: the catalog's generations and the count of
 /// role invalidations.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
 struct Version {
     generations: Generations,
     roles_epoch: u64,
@@ -140,19 +132,16 @@ impl Maps {
 /// For each kind: how many entries are cached now, and how many this session
 /// has loaded (compiled, for tariffs) so far.
 pub fn statistics() -> Vec<(Kind, usize, u64)> {
+    fn of<T: Cached>(maps: &mut Maps) -> (Kind, usize, u64) {
+        (T::KIND, T::map(maps).len(), maps.loads[T::KIND as usize])
+    }
     MAPS.with_borrow_mut(|maps| {
         let maps = maps.current(Version::now());
-        Kind::ALL
-            .into_iter()
-            .map(|kind| {
-                let cached = match kind {
-                    Kind::Tariffs => maps.tariffs.len(),
-                    Kind::Accounts => maps.accounts.len(),
-                    Kind::RoleTenants => maps.role_tenants.len(),
-                };
-                (kind, cached, maps.loads[kind as usize])
-            })
-            .collect()
+        vec![
+            of::<Tariff>(maps),
+            of::<AccountPlan>(maps),
+            of::<RoleTenants>(maps),
+        ]
     })
 }
 

@@ -33,7 +33,7 @@ thread_local! {
 }
 
 /// How many invalidations of each kind this backend has taken in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Generations {
     /// Of everything: tariff data, or an invalidation of every relation.
     pub catalog: u64,
@@ -41,9 +41,10 @@ pub struct Generations {
     pub accounts: u64,
 }
 
-/// The marker tables' oids, resolved once and again after one is invalidated
-/// (it may have been dropped and recreated; the old oids serve until then). `accounts` is the catalog
-/// marker in a schema from before 0.3.0, which has only that one.
+/// The marker tables' oids, resolved once and again after one is
+/// invalidated (it may have been dropped and recreated; the old oids serve
+/// until then). `accounts` is the catalog marker in a schema from before
+/// 0.3.0, which has only that one.
 #[derive(Clone, Copy)]
 struct Markers {
     catalog: pg_sys::Oid,
