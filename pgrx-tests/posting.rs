@@ -298,3 +298,20 @@ fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "0.00");
     assert_books_balance();
 }
+
+#[pg_test]
+fn a_large_statement_for_an_account_with_a_spending_floor_is_checked() {
+    fixture();
+    run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
+    run("SELECT rating.post_payment(3002, 0.12, 'p-1')");
+    // Two accounts, four rows: the set-based statement's size, with three
+    // SMS at 0.05 for 3002, which holds 0.12.
+    let refused = error_of(
+        "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT account_id, 'sms', 1, now() FROM unnest(ARRAY[3001, 3002, 3002, 3002]) account_id",
+    );
+    assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor of 0 EUR"), "{refused}");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
+    assert_eq!(text("SELECT string_agg(account_id || ':' || balance, ',' ORDER BY account_id) FROM rating.balances WHERE account_id < 3003"), "3001:0,3002:0.12");
+    assert_books_balance();
+}

@@ -207,6 +207,8 @@ COMMENT ON COLUMN rating.accounts.limit_policy IS 'What happens to a usage row t
 COMMENT ON COLUMN rating.accounts.spending_floor IS 'Lowest balance the account may reach, from account_type and credit_limit; NULL: no limit.';
 COMMENT ON COLUMN rating.accounts.created_at IS 'When the account was created.';
 COMMENT ON COLUMN rating.accounts.tenant_id IS 'The tenant the account belongs to; NULL: visible only to roles that belong to no tenant.';
+CREATE INDEX accounts_with_spending_floor ON rating.accounts (account_id) WHERE spending_floor IS NOT NULL;
+COMMENT ON INDEX rating.accounts_with_spending_floor IS 'The accounts with a spending floor: posting a large statement asks it whether each touched account has one, which costs next to nothing when few accounts do.';
 
 CREATE TABLE rating.balances (
     account_id    bigint PRIMARY KEY REFERENCES rating.accounts (account_id) ON DELETE CASCADE,
