@@ -54,3 +54,59 @@ fn decimals_are_written_as_the_bytes_numeric_in_makes_of_their_text() {
         );
     }
 }
+
+// Tariff loading reads numeric columns as Decimals from numeric's layout,
+// falling back to their text for what the layout reader leaves out; anything
+// else reads them through their text. Whatever a Decimal holds must come
+// from the layout, equal to the text's, with the same scale; the rest is
+// refused both ways.
+#[pg_test]
+fn numerics_read_from_their_layout_equal_those_read_through_text() {
+    use crate::numeric::{decimal_from_layout, to_decimal, NumericAsDecimal};
+    let mut texts: Vec<String> = [
+        "0", "0.00", "-0.000", "1", "-1", "1.50", "0.05", "-59.40", "12345.6789", "10000", "99990000",
+        "0.0001", "0.00001", "0.9999", "1e-28", "1e-29", "1.0000000000000000000000000000",
+        "1.00000000000000000000000000000", "79228162514264337593543950335",
+        "-79228162514264337593543950335", "79228162514264337593543950336", "7.9228162514264337593543950335",
+        "1e28", "1e40", "1e300", "-1e-300", "0.000000000000000000000000000000000000000000000000000000000000000000001",
+        "NaN", "Infinity", "-Infinity",
+    ]
+    .iter()
+    .map(|text| text.to_string())
+    .collect();
+    // Random digits, points and signs (xorshift, fixed seed).
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..3_000 {
+        let digits: String = (0..1 + next() % 34).map(|_| char::from(b'0' + (next() % 10) as u8)).collect();
+        let point = (next() as usize) % (digits.len() + 1);
+        let sign = if next() % 2 == 0 { "" } else { "-" };
+        texts.push(match digits.split_at(point) {
+            (whole, "") => format!("{sign}{whole}"),
+            ("", fraction) => format!("{sign}0.{fraction}"),
+            (whole, fraction) => format!("{sign}{whole}.{fraction}"),
+        });
+    }
+    for text in &texts {
+        let datum = numeric_in_of(text);
+        let through_text = to_decimal(&unsafe { pgrx::AnyNumeric::from_datum(datum, false) }.unwrap());
+        let from_layout = unsafe { decimal_from_layout(datum) };
+        assert_eq!(
+            from_layout.map(|value| value.to_string()),
+            through_text.as_ref().ok().map(|value| value.to_string()),
+            "{text}"
+        );
+    }
+    // And as a column, through SPI, with the fallback.
+    for text in texts.iter().step_by(50) {
+        let query = format!("SELECT '{text}'::numeric");
+        let column = Spi::get_one::<NumericAsDecimal>(&query).unwrap().unwrap().0;
+        let through_text = to_decimal(&Spi::get_one::<pgrx::AnyNumeric>(&query).unwrap().unwrap());
+        assert_eq!(column.map(|value| value.to_string()), through_text.map(|value| value.to_string()), "{text}");
+    }
+}

@@ -1,14 +1,17 @@
 //! Exact conversion between PostgreSQL `numeric` and `rust_decimal::Decimal`.
 //!
-//! Both sides are decimal, so nothing is lost either way. A `numeric` is
-//! read through its canonical text form. A `Decimal` is written straight
-//! into `numeric`'s own layout (the insert trigger writes two per row, and
-//! through text each cost a formatting, a parse and two copies), the bytes
-//! `numeric_in` would have made from its text: pgrx-tests/numeric.rs
-//! compares them. The ledger's CHECK reads an amount's sign from the same
-//! layout.
+//! Both sides are decimal, so nothing is lost either way. A `Decimal` is
+//! written straight into `numeric`'s own layout (the insert trigger writes
+//! two per row, and through text each cost a formatting, a parse and two
+//! copies), the bytes `numeric_in` would have made from its text:
+//! pgrx-tests/numeric.rs compares them. A `numeric` column is read back from
+//! the same layout ([`NumericAsDecimal`]: loading a tariff of 20,000 rates
+//! reads 140,000), and any other `numeric` through its canonical text form,
+//! which is also the fallback for what the layout reader leaves out. The
+//! ledger's CHECK reads an amount's sign from the same layout.
 
 use crate::engine::ledger::AmountSign;
+use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -38,7 +41,10 @@ const NUMERIC_SPECIAL: u16 = 0xC000;
 const NUMERIC_SHORT: u16 = 0x8000;
 const NUMERIC_LONG_NEGATIVE: u16 = 0x4000;
 const NUMERIC_SHORT_SIGN_MASK: u16 = 0x2000;
+const NUMERIC_SHORT_DSCALE_MASK: u16 = 0x1F80;
 const NUMERIC_SHORT_DSCALE_SHIFT: u16 = 7;
+const NUMERIC_LONG_SIGN_MASK: u16 = 0xC000;
+const NUMERIC_LONG_DSCALE_MASK: u16 = 0x3FFF;
 const NUMERIC_SHORT_WEIGHT_SIGN_MASK: u16 = 0x0040;
 const NUMERIC_SHORT_WEIGHT_MASK: u16 = 0x003F;
 
@@ -98,6 +104,84 @@ impl From<Decimal> for NumericDigits {
 impl NumericDigits {
     pub fn digits(&self) -> &[i16] {
         &self.digits[..self.len]
+    }
+
+    /// The Decimal these digits stand for, with `dscale` decimal places as
+    /// `numeric_out` shows them; `None` beyond 28 places or 96 bits.
+    pub fn to_decimal(&self) -> Option<Decimal> {
+        if self.dscale > 28 {
+            return None;
+        }
+        // At most 8 groups: below 10^32, well inside u128.
+        let whole = self
+            .digits()
+            .iter()
+            .fold(0u128, |whole, &group| whole * 10_000 + group as u128);
+        // whole * 10000^(weight + 1 - len) is the value; times 10^dscale,
+        // the mantissa.
+        let exponent = 4 * (i32::from(self.weight) + 1 - self.len as i32) + i32::from(self.dscale);
+        let mantissa = if exponent >= 0 {
+            whole.checked_mul(10u128.checked_pow(exponent as u32)?)?
+        } else {
+            let divisor = 10u128.checked_pow(exponent.unsigned_abs())?;
+            // A stored numeric has no digit beyond its display scale.
+            (whole % divisor == 0).then_some(whole / divisor)?
+        };
+        let magnitude = i128::try_from(mantissa).ok()?;
+        let signed = if self.negative { -magnitude } else { magnitude };
+        Decimal::try_from_i128_with_scale(signed, u32::from(self.dscale)).ok()
+    }
+
+    /// The parts of a stored numeric; `None` for NaN and ±Infinity, and for
+    /// more digits than a Decimal can have.
+    ///
+    /// # Safety
+    /// `datum` is a non-null numeric.
+    unsafe fn of_datum(datum: pg_sys::Datum) -> Option<Self> {
+        unsafe {
+            let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
+            let data = pgrx::varlena::vardata_any(value).cast::<u8>();
+            let size = pgrx::varlena::varsize_any_exhdr(value);
+            let word = |at: usize| [*data.add(at), *data.add(at + 1)];
+            let header = u16::from_ne_bytes(word(0));
+            let (negative, weight, dscale, header_size) = match header & NUMERIC_SPECIAL {
+                NUMERIC_SPECIAL => return None,
+                flags if flags & NUMERIC_SHORT != 0 => {
+                    let magnitude = (header & NUMERIC_SHORT_WEIGHT_MASK) as i16;
+                    let weight = if header & NUMERIC_SHORT_WEIGHT_SIGN_MASK != 0 {
+                        magnitude | !(NUMERIC_SHORT_WEIGHT_MASK as i16)
+                    } else {
+                        magnitude
+                    };
+                    let dscale = (header & NUMERIC_SHORT_DSCALE_MASK) >> NUMERIC_SHORT_DSCALE_SHIFT;
+                    (header & NUMERIC_SHORT_SIGN_MASK != 0, weight, dscale, 2)
+                }
+                _ => (
+                    header & NUMERIC_LONG_SIGN_MASK == NUMERIC_LONG_NEGATIVE,
+                    i16::from_ne_bytes(word(2)),
+                    header & NUMERIC_LONG_DSCALE_MASK,
+                    4,
+                ),
+            };
+            let len = (size - header_size) / size_of::<i16>();
+            let mut digits = [0i16; MAX_GROUPS];
+            let fits = len <= MAX_GROUPS;
+            if fits {
+                for (i, digit) in digits.iter_mut().take(len).enumerate() {
+                    *digit = i16::from_ne_bytes(word(header_size + 2 * i));
+                }
+            }
+            if value != datum.cast_mut_ptr() {
+                pg_sys::pfree(value.cast());
+            }
+            fits.then_some(NumericDigits {
+                negative,
+                weight,
+                dscale,
+                digits,
+                len,
+            })
+        }
     }
 
     /// A Decimal always fits numeric's short header: weight within -7..=7,
@@ -161,6 +245,49 @@ pub unsafe fn numeric_sign(datum: pg_sys::Datum) -> AmountSign {
     }
 }
 
+/// The Decimal of a stored numeric, read from its layout; `None` for what
+/// the layout reader leaves to the text path (NaN, ±Infinity, more than 28
+/// decimal places or 96 bits).
+///
+/// # Safety
+/// `datum` is a non-null numeric.
+pub unsafe fn decimal_from_layout(datum: pg_sys::Datum) -> Option<Decimal> {
+    unsafe { NumericDigits::of_datum(datum) }.and_then(|parts| parts.to_decimal())
+}
+
+/// A `numeric` column read as a Decimal from its stored digits, without the
+/// copy and text round trip of `AnyNumeric` and [`to_decimal`] (which it
+/// falls back on only for what the layout reader leaves out).
+pub struct NumericAsDecimal(pub Result<Decimal, NumericError>);
+
+impl FromDatum for NumericAsDecimal {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        if is_null {
+            return None;
+        }
+        let read = unsafe { decimal_from_layout(datum) };
+        Some(NumericAsDecimal(read.map(Ok).unwrap_or_else(|| {
+            let value =
+                unsafe { AnyNumeric::from_polymorphic_datum(datum, false, pg_sys::NUMERICOID) };
+            to_decimal(&value.unwrap_or_else(|| unreachable!("a non-null datum")))
+        })))
+    }
+}
+
+impl IntoDatum for NumericAsDecimal {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        self.0.ok().map(numeric_datum)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::NUMERICOID
+    }
+}
+
 pub fn to_numeric(value: Decimal) -> AnyNumeric {
     let datum = numeric_datum(value);
     // AnyNumeric keeps a copy of its own.
@@ -209,12 +336,55 @@ mod tests {
             ),
         ];
         for &(text, negative, weight, dscale, digits) in cases {
-            let parts = NumericDigits::from(Decimal::from_str(text).unwrap());
+            let value = Decimal::from_str(text).unwrap();
+            let parts = NumericDigits::from(value);
             assert_eq!(
                 (parts.negative, parts.weight, parts.dscale, parts.digits()),
                 (negative, weight, dscale, digits),
                 "{text}"
             );
+            // And back, with the same scale.
+            let back = parts.to_decimal().unwrap();
+            assert_eq!(
+                (back, back.to_string()),
+                (value, value.to_string()),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn digits_beyond_a_decimal_are_left_to_the_text_path() {
+        let digits = |negative, weight, dscale, groups: &[i16]| {
+            let mut digits = [0i16; super::MAX_GROUPS];
+            digits[..groups.len()].copy_from_slice(groups);
+            NumericDigits {
+                negative,
+                weight,
+                dscale,
+                digits,
+                len: groups.len(),
+            }
+        };
+        // 29 decimal places; 2^96 (one past the largest mantissa); 10^40.
+        assert_eq!(digits(false, -8, 29, &[1000]).to_decimal(), None);
+        let two_to_96 = [7, 9228, 1625, 1426, 4337, 5935, 4395, 336];
+        assert_eq!(digits(true, 7, 0, &two_to_96).to_decimal(), None);
+        assert_eq!(digits(false, 10, 0, &[1]).to_decimal(), None);
+        // A digit beyond the display scale is not a stored numeric's.
+        assert_eq!(digits(false, 0, 1, &[1, 5001]).to_decimal(), None);
+        assert_eq!(
+            digits(false, 0, 1, &[1, 5000]).to_decimal(),
+            Decimal::from_str("1.5").ok()
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn every_decimal_comes_back_from_its_digits(mantissa in -(1i128 << 96) + 1..(1i128 << 96), scale in 0u32..=28) {
+            let value = Decimal::from_i128_with_scale(mantissa, scale);
+            let back = NumericDigits::from(value).to_decimal().unwrap();
+            proptest::prop_assert_eq!(back.to_string(), value.to_string());
         }
     }
 }

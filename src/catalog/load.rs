@@ -1,5 +1,6 @@
 //! Reads one account or one tariff through SPI and builds engine structures.
 
+use super::rows::{rows, Row};
 use super::{rating_relation, AccountPlan, CatalogError, RoleTenants};
 use crate::engine::bands::{BandHours, TimeBands};
 use crate::engine::calendar::zone;
@@ -8,14 +9,12 @@ use crate::engine::{
     Allowance, Currency, Period, PricingModel, Rate, RateTerms, RoundingMode, Tariff, TariffError,
     Timestamp,
 };
-use crate::numeric::to_decimal;
+use crate::numeric::NumericAsDecimal;
 use crate::plans::{kept, INT8};
 use chrono::NaiveDate;
 use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::spi::SpiClient;
-use pgrx::spi::SpiHeapTupleData;
-use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -30,17 +29,11 @@ const LOAD_RATE_TIERS: &str = include_str!("../../sql/queries/load_rate_tiers.sq
 const LOAD_ALLOWANCES: &str = include_str!("../../sql/queries/load_allowances.sql");
 const RATE_WITH_TIERS: &str = include_str!("../../sql/queries/rate_with_tiers.sql");
 
-fn optional<T: FromDatum + IntoDatum>(
-    row: &SpiHeapTupleData,
-    column: usize,
-) -> Result<Option<T>, CatalogError> {
-    Ok(row.get::<T>(column)?)
+fn optional<T: FromDatum + IntoDatum>(row: &Row, column: usize) -> Result<Option<T>, CatalogError> {
+    row.get::<T>(column)
 }
 
-fn required<T: FromDatum + IntoDatum>(
-    row: &SpiHeapTupleData,
-    column: usize,
-) -> Result<T, CatalogError> {
+fn required<T: FromDatum + IntoDatum>(row: &Row, column: usize) -> Result<T, CatalogError> {
     optional(row, column)?.ok_or_else(|| CatalogError::Internal(format!("column {column} is NULL")))
 }
 
@@ -48,39 +41,35 @@ fn timestamp(value: TimestampWithTimeZone) -> Timestamp {
     Timestamp(pg_sys::TimestampTz::from(value))
 }
 
-fn period(row: &SpiHeapTupleData, from: usize, to: usize) -> Result<Period, CatalogError> {
+fn period(row: &Row, from: usize, to: usize) -> Result<Period, CatalogError> {
     let from = timestamp(required(row, from)?);
     let to = optional::<TimestampWithTimeZone>(row, to)?.map(timestamp);
     Ok(Period::new(from, to))
 }
 
-fn optional_decimal(
-    row: &SpiHeapTupleData,
-    column: usize,
-) -> Result<Option<Decimal>, CatalogError> {
-    optional::<AnyNumeric>(row, column)?
-        .map(|value| {
-            to_decimal(&value)
-                .map_err(|e| CatalogError::Internal(format!("column {column}: {e:?}")))
+fn optional_decimal(row: &Row, column: usize) -> Result<Option<Decimal>, CatalogError> {
+    optional::<NumericAsDecimal>(row, column)?
+        .map(|NumericAsDecimal(value)| {
+            value.map_err(|e| CatalogError::Internal(format!("column {column}: {e:?}")))
         })
         .transpose()
 }
 
-fn decimal(row: &SpiHeapTupleData, column: usize) -> Result<Decimal, CatalogError> {
+fn decimal(row: &Row, column: usize) -> Result<Decimal, CatalogError> {
     optional_decimal(row, column)?
         .ok_or_else(|| CatalogError::Internal(format!("column {column} is NULL")))
 }
 
 pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
     Spi::connect(|client| {
-        let rows = client.select(
+        let found = client.select(
             &*kept(client, LOAD_ACCOUNT, &[INT8], false)?,
             None,
             &[account_id.into()],
         )?;
         let mut holder = None;
         let mut subscriptions = Vec::new();
-        for row in rows {
+        for row in rows(found)? {
             holder = Some((required::<String>(&row, 1)?, optional::<String>(&row, 5)?));
             if let Some(tariff_id) = optional::<i64>(&row, 2)? {
                 subscriptions.push((period(&row, 3, 4)?, tariff_id));
@@ -115,8 +104,7 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
             Some(1),
             &[tariff_id.into()],
         )?;
-        let row = header
-            .into_iter()
+        let row = rows(header)?
             .next()
             .ok_or(CatalogError::UnknownTariff(tariff_id))?;
         let currency = Currency {
@@ -147,11 +135,11 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
             LOAD_RATES_BEFORE_0_3
         };
         let mut rates = Vec::new();
-        for row in client.select(
+        for row in rows(client.select(
             &*kept(client, load_rates, &[INT8], false)?,
             None,
             &[tariff_id.into()],
-        )? {
+        )?)? {
             let rate_id: i64 = required(&row, 1)?;
             let allowance = optional::<String>(&row, 16)?
                 .map(|name| {
@@ -194,7 +182,7 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
     })
 }
 
-fn tier(row: &SpiHeapTupleData, from: usize) -> Result<Tier, CatalogError> {
+fn tier(row: &Row, from: usize) -> Result<Tier, CatalogError> {
     Ok(Tier {
         from: decimal(row, from)?,
         to: optional_decimal(row, from + 1)?,
@@ -208,11 +196,11 @@ fn rate_tiers(
     tariff_id: i64,
 ) -> Result<HashMap<i64, Vec<Tier>>, CatalogError> {
     let mut tiers: HashMap<i64, Vec<Tier>> = HashMap::new();
-    for row in client.select(
+    for row in rows(client.select(
         &*kept(client, LOAD_RATE_TIERS, &[INT8], false)?,
         None,
         &[tariff_id.into()],
-    )? {
+    )?)? {
         tiers
             .entry(required(&row, 1)?)
             .or_default()
@@ -226,11 +214,11 @@ fn allowances(
     tariff_id: i64,
 ) -> Result<HashMap<String, Decimal>, CatalogError> {
     let mut allowances = HashMap::new();
-    for row in client.select(
+    for row in rows(client.select(
         &*kept(client, LOAD_ALLOWANCES, &[INT8], false)?,
         None,
         &[tariff_id.into()],
-    )? {
+    )?)? {
         allowances.insert(required(&row, 1)?, decimal(&row, 2)?);
     }
     Ok(allowances)
@@ -250,11 +238,11 @@ pub fn rate_tiers_verdict(rate_id: i64) -> Result<Option<TiersVerdict>, CatalogE
     Spi::connect(|client| {
         let mut found = None;
         let mut tiers = Vec::new();
-        for row in client.select(
+        for row in rows(client.select(
             &*kept(client, RATE_WITH_TIERS, &[INT8], false)?,
             None,
             &[rate_id.into()],
-        )? {
+        )?)? {
             let model: String = required(&row, 4)?;
             found = Some((
                 required(&row, 1)?,
@@ -262,7 +250,7 @@ pub fn rate_tiers_verdict(rate_id: i64) -> Result<Option<TiersVerdict>, CatalogE
                 required(&row, 3)?,
                 model,
             ));
-            if optional::<AnyNumeric>(&row, 5)?.is_some() {
+            if optional_decimal(&row, 5)?.is_some() {
                 tiers.push(tier(&row, 5)?);
             }
         }
@@ -306,7 +294,7 @@ pub fn time_bands(tariff_id: i64) -> Result<Result<Option<TimeBands>, TariffErro
             Some(1),
             &[tariff_id.into()],
         )?;
-        let Some(row) = header.into_iter().next() else {
+        let Some(row) = rows(header)?.next() else {
             // The tariff is gone, and its bands with it.
             return Ok(Ok(None));
         };
@@ -323,11 +311,11 @@ fn time_bands_with(
 ) -> Result<Result<Option<TimeBands>, TariffError>, CatalogError> {
     let mut declared = Vec::new();
     let mut hours = Vec::new();
-    for row in client.select(
+    for row in rows(client.select(
         &*kept(client, LOAD_BAND_HOURS, &[INT8], false)?,
         None,
         &[tariff_id.into()],
-    )? {
+    )?)? {
         let band: String = required(&row, 1)?;
         if let Some(days) = optional::<String>(&row, 2)? {
             hours.push(BandHours {
@@ -342,11 +330,11 @@ fn time_bands_with(
         }
     }
     let mut holidays = Vec::new();
-    for row in client.select(
+    for row in rows(client.select(
         &*kept(client, LOAD_HOLIDAYS, &[INT8], false)?,
         None,
         &[tariff_id.into()],
-    )? {
+    )?)? {
         let date: String = required(&row, 1)?;
         let date = NaiveDate::parse_from_str(&date, "%Y-%m-%d")
             .map_err(|e| CatalogError::Internal(format!("holiday {date}: {e}")))?;

@@ -9,6 +9,7 @@ mod direct;
 mod error;
 pub mod invalidation;
 mod load;
+mod rows;
 
 pub use cache::statistics as cache_statistics;
 pub use error::CatalogError;
