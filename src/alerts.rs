@@ -11,6 +11,7 @@ use crate::plans::{kept, INT8, NUMERIC};
 use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
+use std::ffi::CStr;
 
 const CROSSES_THRESHOLD: &str = include_str!("../sql/queries/crosses_alert_threshold.sql");
 
@@ -40,10 +41,13 @@ fn balances(
     store: *mut pg_sys::Tuplestorestate,
     relation: pg_sys::Relation,
 ) -> Vec<(i64, AnyNumeric)> {
+    let attnum =
+        |name: &CStr| unsafe { pg_sys::get_attnum((*relation).rd_id, name.as_ptr()) } as usize;
+    let (account_at, balance_at) = (attnum(c"account_id"), attnum(c"balance"));
     let mut balances = Vec::new();
     for_each_row(store, relation, |row| {
-        let account_id = row.get_by_name::<i64>("account_id");
-        let balance = row.get_by_name::<AnyNumeric>("balance");
+        let account_id = row.get::<i64>(account_at);
+        let balance = row.get::<AnyNumeric>(balance_at);
         match (account_id, balance) {
             (Ok(Some(account_id)), Ok(Some(balance))) => balances.push((account_id, balance)),
             _ => raise(report_internal(

@@ -14,6 +14,7 @@ mod alerts;
 mod authorization;
 mod catalog;
 mod counters;
+mod deformed;
 pub mod engine;
 mod errors;
 mod ledger_check;

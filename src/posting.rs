@@ -15,6 +15,7 @@
 //!
 //! All three write the same entries (pgrx-tests/posting.rs compares them).
 
+use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal, unposted_charges};
 use crate::plans::{kept, kept_for_rows, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
 use crate::transition::{
@@ -117,12 +118,12 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
     }
 }
 
-fn is_rated(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> bool {
+fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
     at.status
         .is_none_or(|status| column::<String>(row, status).as_deref() == Some("rated"))
 }
 
-fn read_charge(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> Charge {
+fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     Charge {
         usage_id: required(row, at.usage_id, "usage_id"),
         charge: required(row, at.charge, "charge"),

@@ -2,6 +2,7 @@
 
 use crate::counters::Counting;
 use crate::errors::raise;
+use crate::numeric::to_decimal;
 use crate::usage::{self, given, UsageInput};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
@@ -31,7 +32,7 @@ fn quote(
     let input = UsageInput {
         account_id,
         service: given(service, "service"),
-        quantity: given(quantity, "quantity"),
+        quantity: to_decimal(&given(quantity, "quantity")),
         occurred_at: given(occurred_at, "occurred_at"),
         destination,
         currency: None,

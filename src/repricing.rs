@@ -10,6 +10,7 @@
 use crate::counters;
 use crate::engine::Period;
 use crate::errors::{raise, report_internal};
+use crate::numeric::NumericAsDecimal;
 use crate::plans::{kept, INT8, TIMESTAMPTZ};
 use crate::usage::{self, Rated, UsageInput};
 use pgrx::datum::{FromDatum, IntoDatum};
@@ -63,7 +64,7 @@ fn account_usage(
             let input = UsageInput {
                 account_id,
                 service: value(&row, 2)?,
-                quantity: value(&row, 3)?,
+                quantity: value::<NumericAsDecimal>(&row, 3)?.0,
                 occurred_at: value(&row, 4)?,
                 destination: row.get(5).map_err(|e| e.to_string())?,
                 currency: None,

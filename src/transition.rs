@@ -3,9 +3,9 @@
 //! queries, and running the PL/pgSQL trigger function that does the whole
 //! job, with the same trigger call, for every other statement.
 
+use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
 use pgrx::prelude::*;
-use pgrx::PgTupleDesc;
 use std::ffi::CStr;
 
 /// Whether a transition table has at most `most` rows.
@@ -39,7 +39,7 @@ pub fn register_transition_tables(data: &pg_sys::TriggerData) {
 pub fn for_each_row(
     store: *mut pg_sys::Tuplestorestate,
     relation: pg_sys::Relation,
-    mut visit: impl FnMut(&PgHeapTuple<'_, AllocatedByPostgres>) -> bool,
+    mut visit: impl FnMut(&Deformed<'_>) -> bool,
 ) {
     unsafe {
         let tupdesc = (*relation).rd_att;
@@ -51,7 +51,7 @@ pub fn for_each_row(
         while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
             let mut copied = false;
             let tuple = pg_sys::ExecFetchSlotHeapTuple(slot, false, &mut copied);
-            let row = PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), tuple);
+            let row = Deformed::new(tuple, tupdesc);
             if !visit(&row) {
                 break;
             }

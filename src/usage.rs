@@ -4,7 +4,7 @@
 use crate::catalog::{self, CatalogError};
 use crate::counters::{self, Counting};
 use crate::engine::{CounterUse, Priced, RatingError, Tariff, Timestamp, UsageEvent};
-use crate::numeric::{to_decimal, to_numeric, NumericError};
+use crate::numeric::{to_numeric, NumericError};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
 use rust_decimal::Decimal;
@@ -14,7 +14,9 @@ use std::rc::Rc;
 pub struct UsageInput {
     pub account_id: i64,
     pub service: String,
-    pub quantity: AnyNumeric,
+    /// The quantity as a Decimal, or why it cannot be one (raised when the
+    /// row is rated, after the account's access is checked).
+    pub quantity: Result<Decimal, NumericError>,
     pub occurred_at: TimestampWithTimeZone,
     pub destination: Option<String>,
     /// A currency the sender claims for the event; must be the account's.
@@ -170,7 +172,7 @@ pub fn rate_counted(
     input: &UsageInput,
     count: impl FnOnce(&CounterUse) -> Decimal,
 ) -> Result<Rated, UsageError> {
-    let quantity = to_decimal(&input.quantity).map_err(UsageError::Quantity)?;
+    let quantity = input.quantity.clone().map_err(UsageError::Quantity)?;
     let (tariff, currency) = tariff_in_force(
         input.account_id,
         input.occurred_at,

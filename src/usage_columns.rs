@@ -1,10 +1,12 @@
 //! Where each column of `rating.usage` that rating reads or writes sits in
 //! the table: found by name once per relation, not on every row, so that a
-//! row is read by position and rewritten with one `heap_modify_tuple`.
+//! row is read by position from one deform and rewritten with one
+//! `heap_form_tuple` ([`Deformed`]).
 
+use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
 use crate::usage::UsageError;
-use pgrx::datum::{FromDatum, IntoDatum, UnboxDatum};
+use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::PgTupleDesc;
 use std::cell::Cell;
@@ -87,50 +89,16 @@ fn resolve(tupdesc: PgTupleDesc<'_>) -> UsageColumns {
     }
 }
 
-/// A copy of `tuple` with the given columns replaced: one copy, however
-/// many columns.
-pub fn replaced(
-    tuple: pg_sys::HeapTuple,
-    tupdesc: pg_sys::TupleDesc,
-    values: &[(NonZeroUsize, Option<pg_sys::Datum>)],
-) -> pg_sys::HeapTuple {
-    let natts = unsafe { (*tupdesc).natts } as usize;
-    let mut datums = vec![pg_sys::Datum::from(0); natts];
-    let mut nulls = vec![false; natts];
-    let mut replace = vec![false; natts];
-    for &(column, value) in values {
-        let at = column.get() - 1;
-        datums[at] = value.unwrap_or(pg_sys::Datum::from(0));
-        nulls[at] = value.is_none();
-        replace[at] = true;
-    }
-    unsafe {
-        pg_sys::heap_modify_tuple(
-            tuple,
-            tupdesc,
-            datums.as_mut_ptr(),
-            nulls.as_mut_ptr(),
-            replace.as_mut_ptr(),
-        )
-    }
-}
-
 /// A column of the row, by position.
-pub fn column<'t, T>(row: &'t PgHeapTuple<'_, AllocatedByPostgres>, at: NonZeroUsize) -> Option<T>
-where
-    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
-{
-    row.get_by_index::<T>(at)
+pub fn column<T: FromDatum + IntoDatum>(row: &Deformed<'_>, at: NonZeroUsize) -> Option<T> {
+    row.get::<T>(at.get())
         .unwrap_or_else(|e| raise(report_internal(format!("usage column {at}: {e}"))))
 }
 
-pub fn required<'t, T>(
-    row: &'t PgHeapTuple<'_, AllocatedByPostgres>,
+pub fn required<T: FromDatum + IntoDatum>(
+    row: &Deformed<'_>,
     at: NonZeroUsize,
     name: &'static str,
-) -> T
-where
-    T: FromDatum + IntoDatum + UnboxDatum<As<'t> = T> + 't,
-{
+) -> T {
     column(row, at).unwrap_or_else(|| raise(UsageError::NullColumn(name)))
 }

@@ -5,8 +5,9 @@
 //! `rating.post_usage_charges()`, for the rows marked rated.
 
 use crate::counters::Counting;
+use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
-use crate::numeric::numeric_datum;
+use crate::numeric::{numeric_datum, NumericAsDecimal};
 use crate::plans::{kept, INT8};
 use crate::settings::{Unratable, UNRATABLE};
 use crate::tenancy::check_account_access;
@@ -19,11 +20,11 @@ use pgrx::{AnyNumeric, PgTupleDesc};
 use std::convert::Infallible;
 use std::num::NonZeroUsize;
 
-fn read(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> UsageInput {
+fn read(row: &Deformed<'_>, at: &UsageColumns) -> UsageInput {
     UsageInput {
         account_id: required(row, at.account_id, "account_id"),
         service: required(row, at.service, "service"),
-        quantity: required(row, at.quantity, "quantity"),
+        quantity: required::<NumericAsDecimal>(row, at.quantity, "quantity").0,
         occurred_at: required(row, at.occurred_at, "occurred_at"),
         destination: column(row, at.destination),
         currency: column(row, at.currency),
@@ -35,7 +36,7 @@ fn read(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) -> UsageI
 /// (A usage table from before 0.2.0 has no status: between installing a new
 /// library and ALTER EXTENSION pg_rating UPDATE, rows are then rated as
 /// 0.1.0 rated them, and never held.)
-fn refuse_prerated(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns) {
+fn refuse_prerated(row: &Deformed<'_>, at: &UsageColumns) {
     let status = at.status.and_then(|status| column::<String>(row, status));
     if status.is_some() || column::<AnyNumeric>(row, at.charge).is_some() {
         raise(UsageError::Prerated);
@@ -45,16 +46,24 @@ fn refuse_prerated(row: &PgHeapTuple<'_, AllocatedByPostgres>, at: &UsageColumns
 /// The trigger's row with `values` written onto it.
 fn rewritten<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
+    mut row: Deformed<'_>,
     values: &[(NonZeroUsize, Option<pg_sys::Datum>)],
 ) -> PgHeapTuple<'a, AllocatedByPostgres> {
+    for &(column, value) in values {
+        row.set(column, value)
+            .unwrap_or_else(|e| raise(report_internal(format!("usage column {column}: {e}"))));
+    }
     let data = trigger.trigger_data();
-    let tupdesc = unsafe { (*data.tg_relation).rd_att };
-    let tuple = usage_columns::replaced(data.tg_trigtuple, tupdesc, values);
-    unsafe { PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), tuple) }
+    unsafe {
+        let tuple = row.formed(data.tg_trigtuple);
+        let tupdesc = (*data.tg_relation).rd_att;
+        PgHeapTuple::from_heap_tuple(PgTupleDesc::from_pg_unchecked(tupdesc), tuple)
+    }
 }
 
 fn write<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
+    row: Deformed<'_>,
     at: &UsageColumns,
     rated: Rated,
 ) -> PgHeapTuple<'a, AllocatedByPostgres> {
@@ -75,7 +84,7 @@ fn write<'a>(
     if let Some(status) = at.status {
         values.push((status, "rated".into_datum()));
     }
-    rewritten(trigger, &values)
+    rewritten(trigger, row, &values)
 }
 
 const LOCK_ACCOUNT_KEY: &str = include_str!("../sql/queries/lock_account_key.sql");
@@ -98,6 +107,7 @@ fn lock_account_key(account_id: i64) {
 /// rejection would have given, and no charge.
 fn hold<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
+    row: Deformed<'_>,
     at: &UsageColumns,
     error: UsageError,
 ) -> PgHeapTuple<'a, AllocatedByPostgres> {
@@ -107,6 +117,7 @@ fn hold<'a>(
     };
     rewritten(
         trigger,
+        row,
         &[
             (status, "held".into_datum()),
             (hold_reason, reason.into_datum()),
@@ -118,12 +129,15 @@ fn hold<'a>(
 fn rate_usage<'a>(
     trigger: &'a pgrx::PgTrigger<'a>,
 ) -> Result<Option<PgHeapTuple<'a, AllocatedByPostgres>>, Infallible> {
-    let Some(row) = trigger.new() else {
+    let data = trigger.trigger_data();
+    if trigger.new().is_none() {
         raise(report_internal(
             "rating.rate_usage() must be a BEFORE INSERT row trigger".into(),
         ))
-    };
-    let at = usage_columns::of(trigger.trigger_data().tg_relation);
+    }
+    let at = usage_columns::of(data.tg_relation);
+    // SAFETY: the trigger's new row, of its relation, lives through this call.
+    let row = unsafe { Deformed::new(data.tg_trigtuple, (*data.tg_relation).rd_att) };
     refuse_prerated(&row, &at);
     let input = read(&row, &at);
     // Row-level security would refuse another tenant's account only after
@@ -131,12 +145,12 @@ fn rate_usage<'a>(
     // tenant about that account first.
     check_account_access(input.account_id);
     let error = match usage::rate(&input, Counting::Record) {
-        Ok(rated) => return Ok(Some(write(trigger, &at, rated))),
+        Ok(rated) => return Ok(Some(write(trigger, row, &at, rated))),
         Err(error) => error,
     };
     if error.is_unratable() && at.status.is_some() && UNRATABLE.get() == Unratable::Hold {
         lock_account_key(input.account_id);
-        Ok(Some(hold(trigger, &at, error)))
+        Ok(Some(hold(trigger, row, &at, error)))
     } else {
         raise(error)
     }

@@ -1,7 +1,8 @@
 //! Reads one account or one tariff through SPI and builds engine structures.
 
-use super::rows::{rows, Row};
+use super::rows::rows;
 use super::{rating_relation, AccountPlan, CatalogError, RoleTenants};
+use crate::deformed::Deformed;
 use crate::engine::bands::{BandHours, TimeBands};
 use crate::engine::calendar::zone;
 use crate::engine::tiers::Tier;
@@ -29,11 +30,15 @@ const LOAD_RATE_TIERS: &str = include_str!("../../sql/queries/load_rate_tiers.sq
 const LOAD_ALLOWANCES: &str = include_str!("../../sql/queries/load_allowances.sql");
 const RATE_WITH_TIERS: &str = include_str!("../../sql/queries/rate_with_tiers.sql");
 
-fn optional<T: FromDatum + IntoDatum>(row: &Row, column: usize) -> Result<Option<T>, CatalogError> {
+fn optional<T: FromDatum + IntoDatum>(
+    row: &Deformed,
+    column: usize,
+) -> Result<Option<T>, CatalogError> {
     row.get::<T>(column)
+        .map_err(|error| CatalogError::Internal(format!("column {column}: {error}")))
 }
 
-fn required<T: FromDatum + IntoDatum>(row: &Row, column: usize) -> Result<T, CatalogError> {
+fn required<T: FromDatum + IntoDatum>(row: &Deformed, column: usize) -> Result<T, CatalogError> {
     optional(row, column)?.ok_or_else(|| CatalogError::Internal(format!("column {column} is NULL")))
 }
 
@@ -41,13 +46,13 @@ fn timestamp(value: TimestampWithTimeZone) -> Timestamp {
     Timestamp(pg_sys::TimestampTz::from(value))
 }
 
-fn period(row: &Row, from: usize, to: usize) -> Result<Period, CatalogError> {
+fn period(row: &Deformed, from: usize, to: usize) -> Result<Period, CatalogError> {
     let from = timestamp(required(row, from)?);
     let to = optional::<TimestampWithTimeZone>(row, to)?.map(timestamp);
     Ok(Period::new(from, to))
 }
 
-fn optional_decimal(row: &Row, column: usize) -> Result<Option<Decimal>, CatalogError> {
+fn optional_decimal(row: &Deformed, column: usize) -> Result<Option<Decimal>, CatalogError> {
     optional::<NumericAsDecimal>(row, column)?
         .map(|NumericAsDecimal(value)| {
             value.map_err(|e| CatalogError::Internal(format!("column {column}: {e:?}")))
@@ -55,7 +60,7 @@ fn optional_decimal(row: &Row, column: usize) -> Result<Option<Decimal>, Catalog
         .transpose()
 }
 
-fn decimal(row: &Row, column: usize) -> Result<Decimal, CatalogError> {
+fn decimal(row: &Deformed, column: usize) -> Result<Decimal, CatalogError> {
     optional_decimal(row, column)?
         .ok_or_else(|| CatalogError::Internal(format!("column {column} is NULL")))
 }
@@ -182,7 +187,7 @@ pub fn tariff(tariff_id: i64) -> Result<Tariff, CatalogError> {
     })
 }
 
-fn tier(row: &Row, from: usize) -> Result<Tier, CatalogError> {
+fn tier(row: &Deformed, from: usize) -> Result<Tier, CatalogError> {
     Ok(Tier {
         from: decimal(row, from)?,
         to: optional_decimal(row, from + 1)?,
