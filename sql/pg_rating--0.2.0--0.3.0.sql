@@ -116,6 +116,8 @@
 --     everything. A session whose library is newer than its schema finds
 --     no second marker and drops everything on either, as before. The new
 --     rating.session_cache() shows what a session has cached and loaded.
+--     The comments of the tariff tables' triggers now say that they drop
+--     the cached accounts too.
 -- No ledger entry, balance or invoice is touched. tests/reliability.rs
 -- (upgrade_keeps_data_and_matches_a_fresh_install) checks that the result is
 -- the schema a fresh 0.3.0 install creates.
@@ -257,9 +259,9 @@ CREATE TRIGGER time_band_hours_invalidate AFTER INSERT OR UPDATE OR DELETE OR TR
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER holidays_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.holidays
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
-COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
 
 -- The band tables are part of the shared price list, with the same row-level
 -- security and privileges as rates (sql/tenancy.sql, sql/roles.sql).
@@ -354,8 +356,8 @@ CREATE TRIGGER rate_tiers_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.allowances
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
-COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
 
 -- Tiers and allowances are part of the shared price list; counters are an
 -- account's data (sql/tenancy.sql, sql/roles.sql).
@@ -866,6 +868,11 @@ DROP TRIGGER subscriptions_invalidate ON rating.subscriptions;
 CREATE TRIGGER subscriptions_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.subscriptions
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
 COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
+-- The tariff tables' triggers drop the accounts too (their comments from
+-- 0.1.0 said only tariffs).
+COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
 
 CREATE FUNCTION rating.session_cache() RETURNS TABLE (cache text, entries bigint, loads bigint)
     STRICT VOLATILE PARALLEL RESTRICTED

@@ -174,14 +174,14 @@ CREATE TRIGGER allowances_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCAT
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache();
 CREATE TRIGGER tenants_invalidate AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rating.tenants
     FOR EACH STATEMENT EXECUTE FUNCTION rating.invalidate_catalog_cache('accounts');
-COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER currencies_invalidate ON rating.currencies IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER tariffs_invalidate ON rating.tariffs IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER rates_invalidate ON rating.rates IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
 COMMENT ON TRIGGER accounts_invalidate ON rating.accounts IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
 COMMENT ON TRIGGER subscriptions_invalidate ON rating.subscriptions IS 'Drops cached accounts, not compiled tariffs, in every session at commit.';
-COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops cached tariffs in every session at commit.';
-COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops cached tariffs in every session at commit.';
+COMMENT ON TRIGGER time_bands_invalidate ON rating.time_bands IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER time_band_hours_invalidate ON rating.time_band_hours IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER holidays_invalidate ON rating.holidays IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER rate_tiers_invalidate ON rating.rate_tiers IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
+COMMENT ON TRIGGER allowances_invalidate ON rating.allowances IS 'Drops every session''s compiled tariffs and cached accounts at commit.';
 COMMENT ON TRIGGER tenants_invalidate ON rating.tenants IS 'Makes every session ask again, after commit, which tenants its role acts for.';
