@@ -7,7 +7,8 @@
 #
 #   BENCH_REPEAT=3  BENCH_BATCH_ROWS=200000  BENCH_COPY_ROWS=1000000
 #   BENCH_PGBENCH_SECONDS=5  BENCH_CPU_STATEMENTS=5000  BENCH_MEMORY_ROWS=10000000
-#   BENCH_PORT=55440  BENCH_SECTIONS=1234567 (which of the seven parts below to run)
+#   BENCH_INSTRUCTION_ROWS=20000  BENCH_INSTRUCTION_STATEMENTS=1000
+#   BENCH_PORT=55440  BENCH_SECTIONS=12345678 (which of the eight parts below to run)
 #
 # A benchmark, not a test: it fails only if something breaks, never on a
 # figure. Works as root and as a user with sudo.
@@ -22,7 +23,9 @@ PGBENCH_SECONDS=${BENCH_PGBENCH_SECONDS:-5}
 CPU_STATEMENTS=${BENCH_CPU_STATEMENTS:-5000}
 MEMORY_ROWS=${BENCH_MEMORY_ROWS:-10000000}
 PORT=${BENCH_PORT:-55440}
-SECTIONS=${BENCH_SECTIONS:-1234567}
+INSTRUCTION_ROWS=${BENCH_INSTRUCTION_ROWS:-20000}
+INSTRUCTION_STATEMENTS=${BENCH_INSTRUCTION_STATEMENTS:-1000}
+SECTIONS=${BENCH_SECTIONS:-12345678}
 wants() { [[ $SECTIONS == *$1* ]]; }
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 # The unit of /proc/self/stat, in which the CPU measurements are read.
@@ -271,6 +274,83 @@ without=$(awk '$1 == "false" { print $2 }' <<<"$runs" | median)
 with=$(awk '$1 == "true" { print $2 }' <<<"$runs" | median)
 printf '  %s rows into the plain table: %6s ms without a key, %6s ms with one: %s µs a row\n' \
     "$BATCH_ROWS" "$without" "$with" "$(awk -v a="$with" -v b="$without" -v n="$BATCH_ROWS" 'BEGIN { printf "%.2f", (a - b) * 1000 / n }')"
+fi
+
+if wants 8; then
+install_packages valgrind
+say "8. Instructions per row and per statement, counted by callgrind (median-free: the same on every run)"
+echo "  (a single-user backend under valgrind per figure: the instructions of a session that runs the"
+echo "  workload after a 10-row warm-up, minus those of one that runs only the warm-up, divided by the"
+echo "  rows or statements; the ratios are the other system's instructions over pg_rating's, so that"
+echo "  they read like the rows/s ratios above)"
+# Single-user mode needs the data directory to itself.
+as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w stop >/dev/null
+SINGLE_USER=("$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c synchronous_commit=off
+             -c shared_buffers=1GB -c max_wal_size=8GB pg_rating_bench)
+# Instructions of a fresh single-user session running standard input, after
+# a reset and a checkpoint in a session of its own.
+instructions() {
+    local input out
+    input=$(cat)
+    printf 'CALL bench.reset();\nCHECKPOINT;\n' | as_postgres "${SINGLE_USER[@]}" >/dev/null 2>&1
+    out="$CLUSTER_DIR/callgrind.out"
+    as_postgres valgrind --tool=callgrind --callgrind-out-file="$out" "${SINGLE_USER[@]}" <<<"$input" \
+        >/dev/null 2>&1
+    as_postgres sed -n 's/^summary: //p' "$out"
+    as_postgres rm -f "$out"
+}
+batch() { # TABLE ROWS FIRST ACCOUNTS: a warm-up statement, then one of ROWS rows
+    echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(10, $3, 10);"
+    echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($2, $3, $4);"
+}
+single_rows() { # TABLE STATEMENTS: ten warm-up statements, then STATEMENTS more, over 100,000 accounts
+    local i account
+    for ((i = 1; i <= 10 + $2; i++)); do
+        account=$(( (i * 7919) % 100000 + 1 ))
+        echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) VALUES ($account, 'voice', 61, now(), '+4930' || $account);"
+    done
+}
+per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (a - b) / n }'; }
+printf '  %-52s %10s %10s %10s %9s %10s\n' workload plain pg_rating plpgsql "vs plain" "vs plpgsql"
+# The reference updates a hot balance once per row, each update following
+# the row's earlier versions: its cost per row grows with the statement,
+# so it is counted on spread accounts only.
+INSTRUCTION_WORKLOADS=(
+    "INSERT..SELECT, 10k prefixes+bands, spread|100001|$((INSTRUCTION_ROWS / 2))|plain pg_rating plpgsql"
+    "INSERT..SELECT, 10k prefixes+bands, 10 hot|100001|10|plain pg_rating"
+    "INSERT..SELECT, 1 rate, spread|1|$((INSTRUCTION_ROWS / 2))|plain pg_rating plpgsql"
+)
+for workload in "${INSTRUCTION_WORKLOADS[@]}"; do
+    IFS='|' read -r name first accounts systems <<<"$workload"
+    declare -A PER_ROW=([plain]=- [pg_rating]=- [plpgsql]=-)
+    for system in $systems; do
+        none=$(batch "${TABLE[$system]}" 0 "$first" "$accounts" | instructions)
+        rows=$(batch "${TABLE[$system]}" "$INSTRUCTION_ROWS" "$first" "$accounts" | instructions)
+        PER_ROW[$system]=$(per "$rows" "$none" "$INSTRUCTION_ROWS")
+    done
+    vs_reference=-
+    [ "${PER_ROW[plpgsql]}" = - ] || vs_reference=$(ratio "${PER_ROW[plpgsql]}" "${PER_ROW[pg_rating]}")
+    printf '  %-52s %10s %10s %10s %9s %10s\n' "$name, per row" "${PER_ROW[plain]}" "${PER_ROW[pg_rating]}" \
+        "${PER_ROW[plpgsql]}" "$(ratio "${PER_ROW[plain]}" "${PER_ROW[pg_rating]}")" "$vs_reference"
+done
+declare -A PER_STATEMENT=()
+for system in "${SYSTEMS[@]}"; do
+    none=$(single_rows "${TABLE[$system]}" 0 | instructions)
+    statements=$(single_rows "${TABLE[$system]}" "$INSTRUCTION_STATEMENTS" | instructions)
+    PER_STATEMENT[$system]=$(per "$statements" "$none" "$INSTRUCTION_STATEMENTS")
+done
+printf '  %-52s %10s %10s %10s %9s %10s\n' "single-row INSERT, 100000 accounts, per statement" \
+    "${PER_STATEMENT[plain]}" "${PER_STATEMENT[pg_rating]}" "${PER_STATEMENT[plpgsql]}" \
+    "$(ratio "${PER_STATEMENT[plain]}" "${PER_STATEMENT[pg_rating]}")" \
+    "$(ratio "${PER_STATEMENT[plpgsql]}" "${PER_STATEMENT[pg_rating]}")"
+# A new session compiles the 10k-prefix tariff on its first row.
+empty=$(echo "SELECT 1;" | instructions)
+first=$(echo "INSERT INTO rating.usage ($COLUMNS_OF_USAGE) VALUES (100001, 'voice', 61, now(), '+4930100001');" \
+    | instructions)
+printf '  first single-row INSERT of a new session, 10k-prefix tariff (pg_rating): %s M instructions\n' \
+    "$(awk -v a="$first" -v b="$empty" 'BEGIN { printf "%.1f", (a - b) / 1e6 }')"
+as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" -o "$SERVER_OPTIONS" start >/dev/null
+[ "$(sql -c "$BOOKS_BALANCE")" = t ] || { echo "section 8: the books do not balance"; exit 1; }
 fi
 
 say "Done"

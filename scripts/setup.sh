@@ -18,8 +18,9 @@ as_postgres() {
 
 say() { printf '\n==> %s\n' "$*"; }
 
+# Installs what the build and tests need, and any package named as an argument.
 install_packages() {
-    local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang pkg-config sudo)
+    local wanted=(postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang pkg-config sudo "$@")
     local missing=()
     for package in "${wanted[@]}"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

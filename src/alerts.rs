@@ -6,12 +6,12 @@
 //! statement, does it run the set-based `rating.raise_spending_alerts()`,
 //! which records the alerts and sends them.
 
+use crate::deformed::column_named;
 use crate::errors::{raise, report_internal};
 use crate::plans::{kept, INT8, NUMERIC};
 use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
-use std::ffi::CStr;
 
 const CROSSES_THRESHOLD: &str = include_str!("../sql/queries/crosses_alert_threshold.sql");
 
@@ -41,9 +41,8 @@ fn balances(
     store: *mut pg_sys::Tuplestorestate,
     relation: pg_sys::Relation,
 ) -> Vec<(i64, AnyNumeric)> {
-    let attnum =
-        |name: &CStr| unsafe { pg_sys::get_attnum((*relation).rd_id, name.as_ptr()) } as usize;
-    let (account_at, balance_at) = (attnum(c"account_id"), attnum(c"balance"));
+    let column = |name| unsafe { column_named((*relation).rd_att, name) };
+    let (account_at, balance_at) = (column("account_id"), column("balance"));
     let mut balances = Vec::new();
     for_each_row(store, relation, |row| {
         let account_id = row.get::<i64>(account_at);

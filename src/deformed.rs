@@ -104,3 +104,19 @@ impl<'t> Deformed<'t> {
         }
     }
 }
+
+/// The position (1-based) of the column of `tupdesc` named `name`, 0 when
+/// there is none.
+///
+/// # Safety
+/// `tupdesc` is a valid tuple descriptor.
+pub unsafe fn column_named(tupdesc: pg_sys::TupleDesc, name: &str) -> usize {
+    let attributes = unsafe { (*tupdesc).attrs.as_slice((*tupdesc).natts as usize) };
+    attributes
+        .iter()
+        .position(|attribute| {
+            let attname = unsafe { std::ffi::CStr::from_ptr(attribute.attname.data.as_ptr()) };
+            !attribute.attisdropped && attname.to_bytes() == name.as_bytes()
+        })
+        .map_or(0, |at| at + 1)
+}
