@@ -278,11 +278,12 @@ fi
 
 if wants 8; then
 install_packages valgrind
-say "8. Instructions per row and per statement, counted by callgrind (median-free: the same on every run)"
+say "8. Instructions per row and per statement, counted by callgrind (one count each: no machine noise)"
 echo "  (a single-user backend under valgrind per figure: the instructions of a session that runs the"
 echo "  workload after a 10-row warm-up, minus those of one that runs only the warm-up, divided by the"
 echo "  rows or statements; the ratios are the other system's instructions over pg_rating's, so that"
-echo "  they read like the rows/s ratios above)"
+echo "  they read like the rows/s ratios above; a count repeats exactly on the same database, and moves"
+echo "  by 1-2 % with what earlier sections left in the tables)"
 # Single-user mode needs the data directory to itself.
 as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w stop >/dev/null
 SINGLE_USER=("$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c synchronous_commit=off
