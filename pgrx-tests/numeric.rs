@@ -12,6 +12,16 @@ fn numeric_in_of(text: &str) -> pg_sys::Datum {
     unsafe { pgrx::direct_function_call_as_datum(pg_sys::numeric_in, &args) }.unwrap()
 }
 
+/// Pseudo-random numbers from a fixed seed, the same on every run.
+fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 fn varlena_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8] {
     unsafe {
         let size = pgrx::varsize_any(datum.cast_mut_ptr());
@@ -31,18 +41,12 @@ fn decimals_are_written_as_the_bytes_numeric_in_makes_of_their_text() {
     .iter()
     .map(|text| Decimal::from_str(text).unwrap())
     .collect();
-    // Mantissas of every length and every scale, both signs (xorshift, fixed seed).
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    // Mantissas of every length and every scale, both signs.
+    let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
     for _ in 0..20_000 {
         let bits = (u128::from(next()) << 64 | u128::from(next())) & ((1u128 << 96) - 1);
         let mantissa = (bits >> (next() % 96)) as i128;
-        let signed = if next() % 2 == 0 { mantissa } else { -mantissa };
+        let signed = if next().is_multiple_of(2) { mantissa } else { -mantissa };
         values.push(Decimal::from_i128_with_scale(signed, (next() % 29) as u32));
     }
     for value in values {
@@ -74,18 +78,12 @@ fn numerics_read_from_their_layout_equal_those_read_through_text() {
     .iter()
     .map(|text| text.to_string())
     .collect();
-    // Random digits, points and signs (xorshift, fixed seed).
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    // Random digits, points and signs.
+    let mut next = xorshift(0x2545_F491_4F6C_DD1D);
     for _ in 0..3_000 {
         let digits: String = (0..1 + next() % 34).map(|_| char::from(b'0' + (next() % 10) as u8)).collect();
         let point = (next() as usize) % (digits.len() + 1);
-        let sign = if next() % 2 == 0 { "" } else { "-" };
+        let sign = if next().is_multiple_of(2) { "" } else { "-" };
         texts.push(match digits.split_at(point) {
             (whole, "") => format!("{sign}{whole}"),
             ("", fraction) => format!("{sign}0.{fraction}"),
