@@ -138,50 +138,24 @@ impl NumericDigits {
     /// # Safety
     /// `datum` is a non-null numeric.
     unsafe fn of_datum(datum: pg_sys::Datum) -> Option<Self> {
-        unsafe {
-            let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
-            let data = pgrx::varlena::vardata_any(value).cast::<u8>();
-            let size = pgrx::varlena::varsize_any_exhdr(value);
-            let word = |at: usize| [*data.add(at), *data.add(at + 1)];
-            let header = u16::from_ne_bytes(word(0));
-            let (negative, weight, dscale, header_size) = match header & NUMERIC_SPECIAL {
-                NUMERIC_SPECIAL => return None,
-                flags if flags & NUMERIC_SHORT != 0 => {
-                    let magnitude = (header & NUMERIC_SHORT_WEIGHT_MASK) as i16;
-                    let weight = if header & NUMERIC_SHORT_WEIGHT_SIGN_MASK != 0 {
-                        magnitude | !(NUMERIC_SHORT_WEIGHT_MASK as i16)
-                    } else {
-                        magnitude
-                    };
-                    let dscale = (header & NUMERIC_SHORT_DSCALE_MASK) >> NUMERIC_SHORT_DSCALE_SHIFT;
-                    (header & NUMERIC_SHORT_SIGN_MASK != 0, weight, dscale, 2)
-                }
-                _ => (
-                    header & NUMERIC_LONG_SIGN_MASK == NUMERIC_LONG_NEGATIVE,
-                    i16::from_ne_bytes(word(2)),
-                    header & NUMERIC_LONG_DSCALE_MASK,
-                    4,
-                ),
-            };
-            let len = (size - header_size) / size_of::<i16>();
+        let parts = |header: StoredHeader, digit_bytes: &[u8]| {
+            let len = digit_bytes.len() / size_of::<i16>();
+            if len > MAX_GROUPS {
+                return None;
+            }
             let mut digits = [0i16; MAX_GROUPS];
-            let fits = len <= MAX_GROUPS;
-            if fits {
-                for (i, digit) in digits.iter_mut().take(len).enumerate() {
-                    *digit = i16::from_ne_bytes(word(header_size + 2 * i));
-                }
+            for (digit, bytes) in digits.iter_mut().zip(digit_bytes.chunks_exact(2)) {
+                *digit = i16::from_ne_bytes([bytes[0], bytes[1]]);
             }
-            if value != datum.cast_mut_ptr() {
-                pg_sys::pfree(value.cast());
-            }
-            fits.then_some(NumericDigits {
-                negative,
-                weight,
-                dscale,
+            Some(NumericDigits {
+                negative: header.negative,
+                weight: header.weight,
+                dscale: header.dscale,
                 digits,
                 len,
             })
-        }
+        };
+        unsafe { read_stored(datum, parts) }.flatten()
     }
 
     /// A Decimal always fits numeric's short header: weight within -7..=7,
@@ -220,29 +194,83 @@ pub fn numeric_datum(value: Decimal) -> pg_sys::Datum {
     }
 }
 
-/// The sign of a numeric datum, from the header of its (possibly packed)
-/// varlena, as PostgreSQL's numeric_sign() reads it; a stored numeric has no
-/// leading or trailing zero digits, so zero is the one with no digits.
+/// A stored numeric's sign, weight and display scale, as numeric.c's
+/// NUMERIC_SIGN, NUMERIC_WEIGHT and NUMERIC_DSCALE read them from its short
+/// or long header.
+struct StoredHeader {
+    negative: bool,
+    weight: i16,
+    dscale: u16,
+}
+
+/// Calls `read` with the header of a stored numeric and the bytes of its
+/// base-10000 digits (none for zero), from its (possibly packed) varlena;
+/// `None` for NaN and ±Infinity.
 ///
 /// # Safety
 /// `datum` is a non-null numeric.
-pub unsafe fn numeric_sign(datum: pg_sys::Datum) -> AmountSign {
+unsafe fn read_stored<R>(
+    datum: pg_sys::Datum,
+    read: impl FnOnce(StoredHeader, &[u8]) -> R,
+) -> Option<R> {
     unsafe {
         let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
         let data = pgrx::varlena::vardata_any(value).cast::<u8>();
         let size = pgrx::varlena::varsize_any_exhdr(value);
-        let header = u16::from_ne_bytes([*data, *data.add(1)]);
-        let (negative, header_size) = match header & NUMERIC_SPECIAL {
-            NUMERIC_SPECIAL => return AmountSign::NotFinite,
-            flags if flags & NUMERIC_SHORT != 0 => (header & NUMERIC_SHORT_SIGN_MASK != 0, 2),
-            flags => (flags == NUMERIC_LONG_NEGATIVE, 4),
+        let word = |at: usize| [*data.add(at), *data.add(at + 1)];
+        let header = u16::from_ne_bytes(word(0));
+        let parsed = match header & NUMERIC_SPECIAL {
+            NUMERIC_SPECIAL => None,
+            flags if flags & NUMERIC_SHORT != 0 => {
+                let magnitude = (header & NUMERIC_SHORT_WEIGHT_MASK) as i16;
+                let weight = if header & NUMERIC_SHORT_WEIGHT_SIGN_MASK != 0 {
+                    magnitude | !(NUMERIC_SHORT_WEIGHT_MASK as i16)
+                } else {
+                    magnitude
+                };
+                let stored = StoredHeader {
+                    negative: header & NUMERIC_SHORT_SIGN_MASK != 0,
+                    weight,
+                    dscale: (header & NUMERIC_SHORT_DSCALE_MASK) >> NUMERIC_SHORT_DSCALE_SHIFT,
+                };
+                Some((stored, 2))
+            }
+            _ => {
+                let stored = StoredHeader {
+                    negative: header & NUMERIC_LONG_SIGN_MASK == NUMERIC_LONG_NEGATIVE,
+                    weight: i16::from_ne_bytes(word(2)),
+                    dscale: header & NUMERIC_LONG_DSCALE_MASK,
+                };
+                Some((stored, 4))
+            }
         };
-        match (size > header_size, negative) {
-            (false, _) => AmountSign::Zero,
-            (true, true) => AmountSign::Negative,
-            (true, false) => AmountSign::Positive,
+        let outcome = parsed.map(|(stored, header_size)| {
+            let digit_bytes = std::slice::from_raw_parts(data.add(header_size), size - header_size);
+            read(stored, digit_bytes)
+        });
+        if value != datum.cast_mut_ptr() {
+            pg_sys::pfree(value.cast());
         }
+        outcome
     }
+}
+
+/// The sign of a numeric datum, from its header, as PostgreSQL's
+/// numeric_sign() reads it; a stored numeric has no leading or trailing
+/// zero digits, so zero is the one with no digits.
+///
+/// # Safety
+/// `datum` is a non-null numeric.
+pub unsafe fn numeric_sign(datum: pg_sys::Datum) -> AmountSign {
+    let sign = |header: StoredHeader, digit_bytes: &[u8]| match (
+        digit_bytes.is_empty(),
+        header.negative,
+    ) {
+        (true, _) => AmountSign::Zero,
+        (false, true) => AmountSign::Negative,
+        (false, false) => AmountSign::Positive,
+    };
+    unsafe { read_stored(datum, sign) }.unwrap_or(AmountSign::NotFinite)
 }
 
 /// The Decimal of a stored numeric, read from its layout; `None` for what

@@ -3,12 +3,11 @@
 //! row is read by position from one deform and rewritten with one
 //! `heap_form_tuple` ([`Deformed`]).
 
-use crate::deformed::Deformed;
+use crate::deformed::{column_named, Deformed};
 use crate::errors::{raise, report_internal};
 use crate::usage::UsageError;
 use pgrx::datum::{FromDatum, IntoDatum};
 use pgrx::prelude::*;
-use pgrx::PgTupleDesc;
 use std::cell::Cell;
 use std::num::NonZeroUsize;
 
@@ -50,18 +49,14 @@ pub fn of(relation: pg_sys::Relation) -> UsageColumns {
             return columns;
         }
     }
-    let columns = resolve(unsafe { PgTupleDesc::from_pg_unchecked(tupdesc) });
+    let columns = resolve(tupdesc);
     LAYOUT.set(Some((key, columns)));
     columns
 }
 
-fn resolve(tupdesc: PgTupleDesc<'_>) -> UsageColumns {
-    let find = |name: &str| {
-        tupdesc
-            .iter()
-            .find(|att| !att.attisdropped && att.name() == name)
-            .and_then(|att| NonZeroUsize::new(att.attnum as usize))
-    };
+fn resolve(tupdesc: pg_sys::TupleDesc) -> UsageColumns {
+    // SAFETY: the descriptor of the relation the trigger fires on.
+    let find = |name: &str| NonZeroUsize::new(unsafe { column_named(tupdesc, name) });
     let required = |name: &str| {
         find(name).unwrap_or_else(|| {
             raise(report_internal(format!(
