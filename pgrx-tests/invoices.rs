@@ -72,6 +72,24 @@ fn crossing_a_threshold_raises_one_alert_each_way() {
 }
 
 #[pg_test]
+fn alerts_are_raised_when_the_thresholds_index_is_not_found_by_name() {
+    fixture();
+    run("INSERT INTO rating.alert_thresholds (account_id, threshold) VALUES (3001, -0.10)");
+    // The single-row path reads thresholds by this index; without it, the
+    // set-based function decides.
+    run("ALTER INDEX rating.alert_thresholds_pkey RENAME TO renamed_by_hand");
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())";
+    run(sms);
+    run(sms);
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.alerts"), 0, "-0.10 is not below -0.10");
+    run(sms);
+    assert_eq!(
+        text("SELECT string_agg(concat_ws(':', threshold, direction, balance_before, balance_after), ',') FROM rating.alerts"),
+        "-0.10:down:-0.10:-0.15"
+    );
+}
+
+#[pg_test]
 fn alerts_are_raised_however_many_balances_a_statement_moves() {
     fixture();
     run("INSERT INTO rating.accounts (account_id, name, currency) SELECT 5000 + g, 'watched ' || g, 'EUR' FROM generate_series(1, 20) g");

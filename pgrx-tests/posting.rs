@@ -203,10 +203,11 @@ fn the_three_posting_paths_write_the_same_entries() {
                        CASE WHEN g % 2 = 0 THEN '+44' || g END
                   FROM generate_series(1, 40) g ORDER BY g";
     let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
-    // 3002: twenty statements of one row, then ten of two, each posted by
-    // rating.post_usage() with its kept plans; 3003: one statement of forty
-    // rows, posted by its plain set-based statement; 3001: the same, handed
-    // to rating.post_usage_charges() for its spending floor.
+    // 3002: twenty statements of one row, each posted by rating.post_usage()
+    // with its kept statement, then ten of two (set-based); 3003: one
+    // statement of forty rows, posted by the plain set-based statement;
+    // 3001: the same, handed to rating.post_usage_charges() for its
+    // spending floor.
     let direct_rows = rows.replace("{account}", "3002");
     for g in 0..20 {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
@@ -296,6 +297,29 @@ fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     let refused = error_of(sms);
     assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{refused}");
     assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "0.00");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_single_row_is_checked_against_a_floor_set_after_its_account_was_read() {
+    fixture();
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())";
+    // The account read by index, then (no index found by its name) by query.
+    for reader in ["index", "query"] {
+        if reader == "query" {
+            run("DROP INDEX rating.subscriptions_by_account");
+            run("ALTER INDEX rating.subscriptions_no_overlap RENAME TO renamed_by_hand");
+        }
+        run("UPDATE rating.accounts SET account_type = 'postpaid' WHERE account_id = 3002");
+        // Posted by the single-row path, which read (and cached) the
+        // account without a floor...
+        run(sms);
+        // ...which it now has, at 0, above the balance.
+        run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
+        let refused = error_of(sms);
+        assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{reader}: {refused}");
+    }
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.10");
     assert_books_balance();
 }
 

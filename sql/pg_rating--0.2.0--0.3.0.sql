@@ -682,7 +682,7 @@ ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog
     SET work_mem = '64MB' SET jit = off;
 REVOKE ALL ON FUNCTION rating.post_usage() FROM PUBLIC;
 COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage with a reservation to draw on or a spending floor to check, run by the trigger function rating.post_usage() in its place (it posts any statement correctly): locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
-COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): one or two rows of one account with kept plans, more with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): a single row with one kept statement, more with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
 
 DROP TRIGGER usage_post ON rating.usage;
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage

@@ -1,19 +1,50 @@
 //! AFTER UPDATE statement trigger on `rating.balances`: spending alerts.
 //!
 //! Most moves of a balance cross none of its thresholds. For a statement
-//! that moved a few balances this trigger asks, with one kept query per
-//! balance, whether any threshold was crossed; only then, or for a larger
+//! that moved a few balances this trigger reads each balance's thresholds
+//! by index and asks whether any was crossed; only then, or for a larger
 //! statement, does it run the set-based `rating.raise_spending_alerts()`,
-//! which records the alerts and sends them.
+//! which records the alerts and sends them. (A kept query per balance cost
+//! about 40,000 instructions per single-row INSERT, the index read a
+//! fraction of that.)
 
 use crate::deformed::column_named;
 use crate::errors::{raise, report_internal};
-use crate::plans::{kept, INT8, NUMERIC};
+use crate::index_scan::{
+    attribute, column, for_each_match, open_settled, rating_relation, valid_index, Opened,
+    Resolved, Snapshot,
+};
 use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
+use pgrx::datum::FromDatum;
+use pgrx::pg_sys::{AttrNumber, Oid};
 use pgrx::prelude::*;
 use pgrx::AnyNumeric;
+use std::cell::Cell;
 
-const CROSSES_THRESHOLD: &str = include_str!("../sql/queries/crosses_alert_threshold.sql");
+/// Where the thresholds are.
+#[derive(Clone, Copy)]
+struct Layout {
+    thresholds: Oid,
+    by_account: Oid,
+    account_id: AttrNumber,
+    threshold: AttrNumber,
+}
+
+thread_local! {
+    static LAYOUT: Cell<Option<(u64, Option<Layout>)>> = const { Cell::new(None) };
+}
+const KEPT_LAYOUT: &Resolved<Layout> = &LAYOUT;
+
+fn resolve() -> Option<Layout> {
+    let thresholds = rating_relation(c"alert_thresholds")?;
+    Some(Layout {
+        thresholds,
+        // The primary key, (account_id, threshold).
+        by_account: valid_index(c"alert_thresholds_pkey")?,
+        account_id: column(thresholds, c"account_id")?,
+        threshold: column(thresholds, c"threshold")?,
+    })
+}
 
 /// Up to about this many moved balances, a kept query per balance costs
 /// less than one set-based statement (measured: CPU per row of statements
@@ -65,24 +96,35 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
     if before.len() != after.len() || before.iter().zip(&after).any(|(old, new)| old.0 != new.0) {
         return true;
     }
-    Spi::connect(|client| {
-        let crosses = kept(client, CROSSES_THRESHOLD, &[INT8, NUMERIC, NUMERIC], false)?;
-        for ((account_id, old), (_, new)) in before.into_iter().zip(after) {
-            let args = [account_id.into(), old.into(), new.into()];
-            if client
-                .select(&*crosses, Some(1), &args)?
-                .first()
-                .get_one::<bool>()?
-                == Some(true)
-            {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    })
-    .unwrap_or_else(|e: pgrx::spi::SpiError| {
-        raise(report_internal(format!(
-            "looking for crossed alert thresholds: {e}"
-        )))
-    })
+    // Thresholds that cannot be read by index are left to the set-based
+    // function.
+    let Some((layout, thresholds)) = open_settled(KEPT_LAYOUT, resolve, |layout| {
+        Opened::table(layout.thresholds)
+    }) else {
+        return true;
+    };
+    let snapshot = Snapshot::take();
+    before
+        .into_iter()
+        .zip(after)
+        .any(|((account_id, old), (_, new))| {
+            let crossed = for_each_match(
+                &thresholds,
+                layout.by_account,
+                layout.account_id,
+                account_id,
+                &snapshot,
+                |tuple, tupdesc| {
+                    let threshold = attribute(tuple, tupdesc, layout.threshold)
+                        .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) });
+                    match threshold {
+                        // Stops the scan: this balance crossed a threshold.
+                        Some(threshold) if (old >= threshold) != (new >= threshold) => Err(()),
+                        Some(_) => Ok(()),
+                        None => raise(report_internal("an alert threshold without a value".into())),
+                    }
+                },
+            );
+            crossed.is_err()
+        })
 }

@@ -2,11 +2,11 @@
 //! rated rows to the ledger and moves the balances.
 //!
 //! Three ways, by what the statement holds:
-//! - one or two rows for one account, such as a mediation system's
-//!   single-row INSERT: posted here with kept plans (move, and so lock, the
-//!   balance, then insert each entry);
-//! - more rows or accounts, none drawing on a reservation, for accounts
-//!   without a spending floor (the common batch): one set-based statement,
+//! - one row, such as a mediation system's single-row INSERT: posted here
+//!   with one kept statement, sql/queries/post_direct_charge.sql (move,
+//!   and so lock, the balance, and insert the entry);
+//! - more rows, none drawing on a reservation, for accounts without a
+//!   spending floor (the common batch): one set-based statement,
 //!   sql/queries/post_plain_charges.sql, with a kept plan per order of
 //!   magnitude of the statement's size;
 //! - the rest (a reservation to draw on, a floor to check): the PL/pgSQL
@@ -15,6 +15,7 @@
 //!
 //! All three write the same entries (pgrx-tests/posting.rs compares them).
 
+use crate::catalog;
 use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal, unposted_charges};
 use crate::plans::{kept, kept_for_rows, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
@@ -26,18 +27,12 @@ use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
 use pgrx::AnyNumeric;
 
-const INSERT_ENTRY: &str = include_str!("../sql/queries/insert_charge_entry.sql");
-const MOVE_BALANCE: &str = include_str!("../sql/queries/move_balance_by_charges.sql");
+const POST_DIRECT_CHARGE: &str = include_str!("../sql/queries/post_direct_charge.sql");
 const POST_PLAIN_CHARGES: &str = include_str!("../sql/queries/post_plain_charges.sql");
-
-/// Measured as backend CPU per row of one-account statements: the two paths
-/// cost about the same at two rows, and the set-based one less from four
-/// (against the PL/pgSQL set-based path; the plain statement that replaced
-/// it for such statements costs no more, so the bound stands unmeasured).
-const MAX_DIRECT_ROWS: i64 = 2;
 
 /// One rated usage row, as its ledger entry needs it.
 struct Charge {
+    account_id: i64,
     usage_id: i64,
     charge: AnyNumeric,
     currency: String,
@@ -49,14 +44,11 @@ struct Charge {
 
 /// How a statement's rows are posted.
 enum Posting {
-    /// Nothing was rated: held rows only, or every row skipped by ON CONFLICT.
+    /// Nothing was rated: a held row, or every row skipped by ON CONFLICT.
     Nothing,
-    /// By this trigger: rated rows of one account, none drawing on a
-    /// reservation, in usage order.
-    Direct {
-        account_id: i64,
-        charges: Vec<Charge>,
-    },
+    /// By this trigger: the statement's one row, rated, not drawing on a
+    /// reservation.
+    Direct(Charge),
     /// By the set-based plain statement, unless an account has a spending
     /// floor or a row draws on a reservation.
     SetBased,
@@ -78,44 +70,31 @@ rust_or_plpgsql_trigger! {
 fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     match posting(data) {
         Posting::Nothing => true,
-        Posting::Direct {
-            account_id,
-            charges,
-        } => post_directly(account_id, &charges),
+        Posting::Direct(charge) => post_directly(&charge),
         Posting::SetBased => post_plain_statement(data),
         Posting::Reserved => false,
     }
 }
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {
-    if !has_at_most(data.tg_newtable, MAX_DIRECT_ROWS) {
+    // Only a single row is posted here: one statement for up to two rows
+    // had more plan nodes to start each time, which cost a single row more
+    // than a two-row statement's set-based posting adds (callgrind, in the
+    // README's Performance).
+    if !has_at_most(data.tg_newtable, 1) {
         return Posting::SetBased;
     }
     let at = usage_columns::of(data.tg_relation);
-    let mut account = None;
-    let mut charges = Vec::new();
-    let mut one_account = true;
-    let mut reserved = false;
+    let mut posting = Posting::Nothing;
     for_each_row(data.tg_newtable, data.tg_relation, |row| {
         if column::<i64>(row, at.reservation_id).is_some() {
-            reserved = true;
+            posting = Posting::Reserved;
         } else if is_rated(row, &at) {
-            let account_id = required::<i64>(row, at.account_id, "account_id");
-            one_account &= *account.get_or_insert(account_id) == account_id;
-            charges.push(read_charge(row, &at));
+            posting = Posting::Direct(read_charge(row, &at));
         }
-        one_account && !reserved
+        true
     });
-    charges.sort_by_key(|charge| charge.usage_id);
-    match (reserved, one_account, account) {
-        (true, _, _) => Posting::Reserved,
-        (false, false, _) => Posting::SetBased,
-        (false, true, None) => Posting::Nothing,
-        (false, true, Some(account_id)) => Posting::Direct {
-            account_id,
-            charges,
-        },
-    }
+    posting
 }
 
 fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
@@ -125,6 +104,7 @@ fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
 
 fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     Charge {
+        account_id: required(row, at.account_id, "account_id"),
         usage_id: required(row, at.usage_id, "usage_id"),
         charge: required(row, at.charge, "charge"),
         currency: required(row, at.currency, "currency"),
@@ -135,58 +115,35 @@ fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     }
 }
 
-/// Posts the charges; false if the account has a spending floor to check,
+/// Posts the charge; false if its account has a spending floor to check,
 /// which only `rating.post_usage_charges()` does.
-fn post_directly(account_id: i64, charges: &[Charge]) -> bool {
-    let total = charges.iter().fold(AnyNumeric::from(0), |sum, charge| {
-        sum + charge.charge.clone()
-    });
-    let entries = charges.len() as i64;
+///
+/// The floor is asked of the account as the rating trigger cached it, not
+/// of its row: a floor set in this transaction has already dropped it, and
+/// one committed by another session while this statement ran may apply or
+/// not, as it may when the row is read (the account row is not locked).
+fn post_directly(charge: &Charge) -> bool {
+    let account_id = charge.account_id;
+    if !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor) {
+        return false;
+    }
+    let args = [
+        account_id.into(),
+        charge.charge.clone().into(),
+        charge.currency.as_str().into(),
+        charge.usage_id.into(),
+        charge.service.as_str().into(),
+        charge.destination.as_deref().into(),
+        charge.quantity.clone().into(),
+        charge.occurred_at.into(),
+    ];
+    let types = [INT8, NUMERIC, TEXT, INT8, TEXT, TEXT, NUMERIC, TIMESTAMPTZ];
     let posted: SpiResult<bool> = Spi::connect_mut(|client| {
-        let move_balance = kept(client, MOVE_BALANCE, &[INT8, NUMERIC, INT8], true)?;
+        let post = kept(client, POST_DIRECT_CHARGE, &types, true)?;
         // No row limit: with one, the executor would stop at the first
-        // returned row, before queuing the statement's AFTER triggers.
-        let moved = client.update(
-            &*move_balance,
-            None,
-            &[account_id.into(), total.into(), entries.into()],
-        )?;
-        if moved.is_empty() {
-            return Ok(false);
-        }
-        let balance = moved.first();
-        let last_entry_no = balance.get::<i64>(1)?.unwrap_or_default();
-        let invoiced_through = balance.get::<TimestampWithTimeZone>(2)?;
-
-        let types = [
-            INT8,
-            INT8,
-            NUMERIC,
-            TEXT,
-            INT8,
-            TEXT,
-            TEXT,
-            NUMERIC,
-            TIMESTAMPTZ,
-            TIMESTAMPTZ,
-        ];
-        let insert = kept(client, INSERT_ENTRY, &types, true)?;
-        for (entry_no, charge) in (last_entry_no + 1..).zip(charges) {
-            let args = [
-                account_id.into(),
-                entry_no.into(),
-                charge.charge.clone().into(),
-                charge.currency.as_str().into(),
-                charge.usage_id.into(),
-                charge.service.as_str().into(),
-                charge.destination.as_deref().into(),
-                charge.quantity.clone().into(),
-                charge.occurred_at.into(),
-                invoiced_through.into(),
-            ];
-            client.update(&*insert, None, &args)?;
-        }
-        Ok(true)
+        // row, before queuing the statement's AFTER triggers.
+        let written = client.update(&*post, None, &args)?;
+        Ok(!written.is_empty())
     });
     posted.unwrap_or_else(|e| {
         raise(report_internal(format!(

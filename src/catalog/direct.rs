@@ -4,24 +4,25 @@
 //! SPI that was a query per account, most of it the executor's start-up and
 //! tear-down. Here it is two index lookups.
 //!
-//! The rows read are those a new query of the transaction would read: a
-//! new snapshot in READ COMMITTED, the transaction's in REPEATABLE READ.
-//! Row-level security is not applied here, as the cache serves every role
-//! of the session anyway: usage's own policy refuses another tenant's row
-//! after rating.
+//! The rows read are those a new query of the transaction would read (see
+//! [`crate::index_scan`]). Row-level security is not applied here, as the
+//! cache serves every role of the session anyway: usage's own policy
+//! refuses another tenant's row after rating.
 //!
 //! If the tables or indexes are not found as named (a schema changed by
 //! hand), [`account`] returns `None` and the caller loads through SPI.
 
-use super::{invalidation, rating_relation, AccountPlan, CatalogError};
+use super::{AccountPlan, CatalogError};
 use crate::engine::{Period, Timestamp};
+use crate::index_scan::{
+    attribute, column, for_each_match, open_settled, rating_relation, valid_index, Opened,
+    Resolved, Snapshot,
+};
 use pgrx::datum::FromDatum;
 use pgrx::pg_sys::{self, AttrNumber, Oid};
 use std::cell::Cell;
-use std::ffi::CStr;
 
-/// Where the columns are: resolved by name once, and again after any
-/// relation cache invalidation (DDL, REINDEX CONCURRENTLY, a new extension).
+/// Where the columns are.
 #[derive(Clone, Copy)]
 struct Layout {
     accounts: Oid,
@@ -30,6 +31,7 @@ struct Layout {
     currency: AttrNumber,
     /// None in a schema from before 0.2.0.
     tenant_id: Option<AttrNumber>,
+    spending_floor: AttrNumber,
     subscriptions: Oid,
     subscriptions_by_account: Oid,
     subscriber: AttrNumber,
@@ -41,17 +43,7 @@ struct Layout {
 thread_local! {
     static LAYOUT: Cell<Option<(u64, Option<Layout>)>> = const { Cell::new(None) };
 }
-
-/// An index that may be read: one left invalid by a failed CREATE INDEX
-/// CONCURRENTLY may lack rows.
-fn valid_index(name: &CStr) -> Option<Oid> {
-    rating_relation(name).filter(|&oid| unsafe { pg_sys::get_index_isvalid(oid) })
-}
-
-fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
-    let attnum = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
-    (attnum > 0).then_some(attnum)
-}
+const KEPT_LAYOUT: &Resolved<Layout> = &LAYOUT;
 
 fn resolve() -> Option<Layout> {
     let accounts = rating_relation(c"accounts")?;
@@ -62,6 +54,7 @@ fn resolve() -> Option<Layout> {
         account_id: column(accounts, c"account_id")?,
         currency: column(accounts, c"currency")?,
         tenant_id: column(accounts, c"tenant_id"),
+        spending_floor: column(accounts, c"spending_floor")?,
         subscriptions,
         // Before 0.3.0's btree, the exclusion constraint's GiST index (which
         // leads with account_id) serves, more slowly.
@@ -72,96 +65,6 @@ fn resolve() -> Option<Layout> {
         valid_from: column(subscriptions, c"valid_from")?,
         valid_to: column(subscriptions, c"valid_to")?,
     })
-}
-
-fn layout() -> Option<Layout> {
-    let epoch = invalidation::relcache_epoch();
-    match LAYOUT.get() {
-        Some((resolved_in, layout)) if resolved_in == epoch => layout,
-        _ => {
-            let layout = resolve();
-            LAYOUT.set(Some((epoch, layout)));
-            layout
-        }
-    }
-}
-
-/// An open relation, closed (keeping its lock to the end of the transaction,
-/// as the executor does) when dropped.
-struct Opened(pg_sys::Relation);
-
-impl Opened {
-    fn table(oid: Oid) -> Self {
-        Opened(unsafe { pg_sys::table_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) })
-    }
-}
-
-impl Drop for Opened {
-    fn drop(&mut self) {
-        unsafe { pg_sys::table_close(self.0, pg_sys::NoLock as pg_sys::LOCKMODE) };
-    }
-}
-
-/// The transaction's snapshot for a new query, registered while in use.
-struct Snapshot(pg_sys::Snapshot);
-
-impl Snapshot {
-    fn take() -> Self {
-        Snapshot(unsafe { pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot()) })
-    }
-}
-
-impl Drop for Snapshot {
-    fn drop(&mut self) {
-        unsafe { pg_sys::UnregisterSnapshot(self.0) };
-    }
-}
-
-/// Calls `visit` with every row of `table` whose int8 column `key_column`
-/// equals `key`, found through `index`.
-fn for_each_match(
-    table: &Opened,
-    index: Oid,
-    key_column: AttrNumber,
-    key: i64,
-    snapshot: &Snapshot,
-    mut visit: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<(), CatalogError>,
-) -> Result<(), CatalogError> {
-    unsafe {
-        let mut scan_key = std::mem::zeroed::<pg_sys::ScanKeyData>();
-        pg_sys::ScanKeyInit(
-            &mut scan_key,
-            key_column,
-            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-            pg_sys::Oid::from(pg_sys::F_INT8EQ),
-            pg_sys::Datum::from(key),
-        );
-        let scan = pg_sys::systable_beginscan(table.0, index, true, snapshot.0, 1, &mut scan_key);
-        let tupdesc = (*table.0).rd_att;
-        let mut outcome = Ok(());
-        loop {
-            let tuple = pg_sys::systable_getnext(scan);
-            if tuple.is_null() {
-                break;
-            }
-            outcome = visit(tuple, tupdesc);
-            if outcome.is_err() {
-                break;
-            }
-        }
-        pg_sys::systable_endscan(scan);
-        outcome
-    }
-}
-
-fn attribute(
-    tuple: pg_sys::HeapTuple,
-    tupdesc: pg_sys::TupleDesc,
-    attnum: AttrNumber,
-) -> Option<pg_sys::Datum> {
-    let mut is_null = false;
-    let value = unsafe { pg_sys::heap_getattr(tuple, attnum.into(), tupdesc, &mut is_null) };
-    (!is_null).then_some(value)
 }
 
 fn required(
@@ -177,26 +80,14 @@ fn timestamp(value: pg_sys::Datum) -> Timestamp {
     Timestamp(value.value() as i64)
 }
 
-/// The two tables, locked, with the layout that holds after locking (taking
-/// a lock takes in invalidations, which may have moved an index). Locks
-/// already held take in nothing, so a second round settles it.
-fn open_tables() -> Option<(Layout, Opened, Opened)> {
-    let mut rounds = 0;
-    loop {
-        let epoch = invalidation::relcache_epoch();
-        let layout = layout()?;
-        let accounts = Opened::table(layout.accounts);
-        let subscriptions = Opened::table(layout.subscriptions);
-        rounds += 1;
-        if invalidation::relcache_epoch() == epoch || rounds == 3 {
-            return Some((layout, accounts, subscriptions));
-        }
-    }
-}
-
 /// The account, read by index; `None` when the schema is not as expected.
 pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
-    let (layout, accounts, subscriptions_table) = open_tables()?;
+    let (layout, (accounts, subscriptions_table)) = open_settled(KEPT_LAYOUT, resolve, |layout| {
+        (
+            Opened::table(layout.accounts),
+            Opened::table(layout.subscriptions),
+        )
+    })?;
     let snapshot = Snapshot::take();
     let mut holder = None;
     let read_account = for_each_match(
@@ -210,11 +101,13 @@ pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
             let tenant_id = layout
                 .tenant_id
                 .and_then(|attnum| attribute(tuple, tupdesc, attnum));
+            let has_spending_floor = attribute(tuple, tupdesc, layout.spending_floor).is_some();
             holder = unsafe {
                 String::from_datum(currency, false).map(|currency| {
                     (
                         currency,
                         tenant_id.and_then(|t| String::from_datum(t, false)),
+                        has_spending_floor,
                     )
                 })
             };
@@ -224,7 +117,7 @@ pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
     if let Err(error) = read_account {
         return Some(Err(error));
     }
-    let Some((currency, tenant_id)) = holder else {
+    let Some((currency, tenant_id, has_spending_floor)) = holder else {
         return Some(Err(CatalogError::UnknownAccount(account_id)));
     };
     let mut subscriptions = Vec::new();
@@ -245,6 +138,7 @@ pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
     Some(read_subscriptions.map(|()| AccountPlan {
         currency,
         tenant_id,
+        has_spending_floor,
         subscriptions,
     }))
 }

@@ -18,6 +18,7 @@
 //! snapshot, which can predate a change whose invalidation has already been
 //! taken in: [`keep_for`] says when such a load must not outlive its transaction.
 
+use crate::index_scan::rating_relation;
 use pgrx::prelude::*;
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -136,10 +137,10 @@ fn ensure_registered() {
 }
 
 fn markers() -> Markers {
-    let catalog = super::rating_relation(c"catalog_cache_marker").unwrap_or(pg_sys::InvalidOid);
+    let catalog = rating_relation(c"catalog_cache_marker").unwrap_or(pg_sys::InvalidOid);
     Markers {
         catalog,
-        accounts: super::rating_relation(c"account_cache_marker").unwrap_or(catalog),
+        accounts: rating_relation(c"account_cache_marker").unwrap_or(catalog),
     }
 }
 

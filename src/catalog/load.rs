@@ -1,7 +1,7 @@
 //! Reads one account or one tariff through SPI and builds engine structures.
 
 use super::rows::rows;
-use super::{rating_relation, AccountPlan, CatalogError, RoleTenants};
+use super::{AccountPlan, CatalogError, RoleTenants};
 use crate::deformed::Deformed;
 use crate::engine::bands::{BandHours, TimeBands};
 use crate::engine::calendar::zone;
@@ -10,6 +10,7 @@ use crate::engine::{
     Allowance, Currency, Period, PricingModel, Rate, RateTerms, RoundingMode, Tariff, TariffError,
     Timestamp,
 };
+use crate::index_scan::rating_relation;
 use crate::numeric::NumericAsDecimal;
 use crate::plans::{kept, INT8};
 use chrono::NaiveDate;
@@ -75,15 +76,21 @@ pub fn account(account_id: i64) -> Result<AccountPlan, CatalogError> {
         let mut holder = None;
         let mut subscriptions = Vec::new();
         for row in rows(found)? {
-            holder = Some((required::<String>(&row, 1)?, optional::<String>(&row, 5)?));
+            holder = Some((
+                required::<String>(&row, 1)?,
+                optional::<String>(&row, 5)?,
+                required::<bool>(&row, 6)?,
+            ));
             if let Some(tariff_id) = optional::<i64>(&row, 2)? {
                 subscriptions.push((period(&row, 3, 4)?, tariff_id));
             }
         }
-        let (currency, tenant_id) = holder.ok_or(CatalogError::UnknownAccount(account_id))?;
+        let (currency, tenant_id, has_spending_floor) =
+            holder.ok_or(CatalogError::UnknownAccount(account_id))?;
         Ok(AccountPlan {
             currency,
             tenant_id,
+            has_spending_floor,
             subscriptions,
         })
     })

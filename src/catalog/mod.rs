@@ -16,16 +16,18 @@ pub use error::CatalogError;
 
 use crate::engine::{Period, Tariff, Timestamp};
 use pgrx::pg_sys;
-use std::ffi::CStr;
 use std::rc::Rc;
 
-/// What rating needs to know about an account: its currency, its tenant and
-/// which tariff its subscriptions name over time.
+/// What rating and posting need to know about an account: its currency, its
+/// tenant, whether it has a spending floor and which tariff its
+/// subscriptions name over time.
 #[derive(Debug)]
 pub struct AccountPlan {
     pub currency: String,
     /// None for an account of no tenant (and in a schema from before 0.2.0).
     pub tenant_id: Option<String>,
+    /// Whether a posting must check the balance against a spending floor.
+    pub has_spending_floor: bool,
     subscriptions: Vec<(Period, i64)>,
 }
 
@@ -45,13 +47,6 @@ pub struct RoleTenants {
     /// None: the role belongs to no tenant (or is a superuser) and may act
     /// on every account.
     pub restricted_to: Option<Vec<String>>,
-}
-
-/// The relation `name` in schema rating, if there is one.
-fn rating_relation(name: &CStr) -> Option<pg_sys::Oid> {
-    let found = |oid: pg_sys::Oid| (oid != pg_sys::InvalidOid).then_some(oid);
-    let namespace = found(unsafe { pg_sys::get_namespace_oid(c"rating".as_ptr(), true) })?;
-    found(unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) })
 }
 
 pub fn account(account_id: i64) -> Result<Rc<AccountPlan>, CatalogError> {
