@@ -79,7 +79,8 @@
 --     which calls the Rust rating.ledger_entry_is_well_formed(): the same
 --     rules, and every amount must be finite (pg_rating's own functions never
 --     wrote another). Usage's usage_status_known and
---     usage_held_rows_have_no_charge become one flat usage_outcome_recorded.
+--     usage_held_rows_have_no_charge become one usage_outcome_recorded,
+--     which calls the Rust rating.usage_outcome_is_recorded().
 --     Same rules, cheaper to start: PostgreSQL reads and plans every CHECK
 --     expression of a table again at the start of each INSERT, about a tenth
 --     of the CPU of a single-row rated insert. Adding the constraints reads
@@ -745,12 +746,19 @@ ALTER TABLE rating.ledger
         rating.ledger_entry_is_well_formed(account_id, entry_no, kind, amount, usage_id, corrects_entry_no));
 COMMENT ON CONSTRAINT ledger_entry_well_formed ON rating.ledger IS 'The kind is known; charges and reversals name their usage row and nothing else does; a reversal names the entry it corrects; payments and credits are positive, refunds negative, adjustments not zero; every amount is finite. A charge is usually negative, but a volume-tiered event that takes the period into a cheaper tier is credited (positive), and a reversal has the opposite sign of its charge.';
 
+CREATE FUNCTION rating.usage_outcome_is_recorded(status text, charge numeric, hold_reason text)
+RETURNS boolean
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'usage_outcome_is_recorded';
+COMMENT ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) IS 'Internal: the CHECK usage_outcome_recorded of rating.usage. True for a rated row with a charge and no hold reason, or a held row with a hold reason and no charge. One function call rather than an SQL expression, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
+-- As a fresh install grants it: usage's CHECK calls it as the inserting role.
+REVOKE ALL ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) TO PUBLIC;
+
 ALTER TABLE rating.usage
     DROP CONSTRAINT usage_status_known,
     DROP CONSTRAINT usage_held_rows_have_no_charge,
-    ADD CONSTRAINT usage_outcome_recorded CHECK (
-        status = 'rated' AND charge IS NOT NULL AND hold_reason IS NULL
-        OR status = 'held' AND charge IS NULL AND hold_reason IS NOT NULL);
+    ADD CONSTRAINT usage_outcome_recorded CHECK (rating.usage_outcome_is_recorded(status, charge, hold_reason));
 COMMENT ON CONSTRAINT usage_outcome_recorded ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge).';
 
 -- Keys kept by triggers WHEN they are set ------------------------------------

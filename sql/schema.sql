@@ -274,6 +274,14 @@ COMMENT ON COLUMN rating.reservations.idempotency_key IS 'The caller''s key: a r
 COMMENT ON COLUMN rating.reservations.created_at IS 'When the funds were reserved.';
 COMMENT ON COLUMN rating.reservations.closed_at IS 'When the reservation was released or marked expired.';
 
+-- Rust (src/usage_check.rs): the rule of rating.usage's CHECK constraint
+-- usage_outcome_recorded.
+CREATE FUNCTION rating.usage_outcome_is_recorded(status text, charge numeric, hold_reason text)
+RETURNS boolean
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c AS 'MODULE_PATHNAME', 'usage_outcome_is_recorded';
+COMMENT ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) IS 'Internal: the CHECK usage_outcome_recorded of rating.usage. True for a rated row with a charge and no hold reason, or a held row with a hold reason and no charge. One function call rather than an SQL expression, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
+
 CREATE TABLE rating.usage (
     -- No foreign keys: see sql/keys.sql.
     account_id      bigint NOT NULL,
@@ -295,11 +303,7 @@ CREATE TABLE rating.usage (
     status          text NOT NULL,
     hold_reason     text,
     PRIMARY KEY (account_id, usage_id),
-    -- One constraint written flat: PostgreSQL reads and plans every CHECK
-    -- expression again at the start of each INSERT.
-    CONSTRAINT usage_outcome_recorded CHECK (
-        status = 'rated' AND charge IS NOT NULL AND hold_reason IS NULL
-        OR status = 'held' AND charge IS NULL AND hold_reason IS NOT NULL),
+    CONSTRAINT usage_outcome_recorded CHECK (rating.usage_outcome_is_recorded(status, charge, hold_reason)),
     CONSTRAINT usage_event_id_unique UNIQUE (account_id, event_id),
     CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
     CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object')

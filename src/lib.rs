@@ -32,6 +32,7 @@ mod tariff_validation;
 mod tenancy;
 mod transition;
 mod usage;
+mod usage_check;
 mod usage_columns;
 mod usage_trigger;
 

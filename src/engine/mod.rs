@@ -5,7 +5,8 @@
 //! effective period) and applies the rate's [`RateTerms`] (its [`PricingModel`],
 //! increments, connect fee, minimum, cap, currency rounding). Every failure is a typed error that the
 //! PostgreSQL layer maps to an SQLSTATE. [`ledger`] holds the rules every
-//! ledger entry must keep, which the ledger's CHECK constraint applies.
+//! ledger entry must keep, which the ledger's CHECK constraint applies, and
+//! [`outcome`] what a usage row records of its rating, usage's.
 
 pub mod bands;
 pub mod calendar;
@@ -14,6 +15,7 @@ mod error;
 pub mod ledger;
 mod model;
 mod money;
+pub mod outcome;
 mod prefixes;
 mod pricing;
 #[cfg(test)]
