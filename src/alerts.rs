@@ -117,11 +117,12 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
                 |tuple, tupdesc| {
                     let threshold = attribute(tuple, tupdesc, layout.threshold)
                         .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) });
+                    // Err stops the scan and leaves the statement to the
+                    // set-based function: this balance crossed a threshold,
+                    // or one could not be read (NOT NULL refuses a NULL).
                     match threshold {
-                        // Stops the scan: this balance crossed a threshold.
-                        Some(threshold) if (old >= threshold) != (new >= threshold) => Err(()),
-                        Some(_) => Ok(()),
-                        None => raise(report_internal("an alert threshold without a value".into())),
+                        Some(threshold) if (old >= threshold) == (new >= threshold) => Ok(()),
+                        _ => Err(()),
                     }
                 },
             );
