@@ -77,10 +77,10 @@ fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
 }
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {
-    // Only a single row is posted here: one statement for up to two rows
-    // had more plan nodes to start each time, which cost a single row more
-    // than a two-row statement's set-based posting adds (callgrind, in the
-    // README's Performance).
+    // Only a single row is posted here. A kept statement taking one or two
+    // charges had plan nodes whose start-up cost every single-row statement
+    // more than it saved the rare two-row one over the set-based path
+    // (callgrind figures in the README's Performance).
     if !has_at_most(data.tg_newtable, 1) {
         return Posting::SetBased;
     }
