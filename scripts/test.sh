@@ -24,7 +24,7 @@ say "2/3 In-database tests (cargo pgrx test)"
 "${SUDO[@]}" rm -rf "$PGRX_TEST_PGDATA"
 CARGO_PGRX_TEST_RUNAS=postgres CARGO_PGRX_TEST_PGDATA="$PGRX_TEST_PGDATA" cargo pgrx test pg$PG_MAJOR
 
-say "3/3 Client tests against a throwaway server on port $CLIENT_TEST_PORT"
+say "3/3 Client tests against a throwaway server"
 # cargo pgrx test installed a build carrying the test schema; install the real one.
 cargo pgrx install --sudo --pg-config "$PG_CONFIG" >/dev/null
 CLUSTER_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pg_rating_client_tests.XXXXXX")
@@ -35,8 +35,23 @@ stop_cluster() {
 trap stop_cluster EXIT
 "${SUDO[@]}" chown postgres "$CLUSTER_DIR"
 as_postgres "$PG_BIN/initdb" -D "$CLUSTER_DIR/data" -U postgres -A trust --no-sync >/dev/null
-SERVER_OPTIONS="-p $CLIENT_TEST_PORT -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
-as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" -o "$SERVER_OPTIONS" start >/dev/null
+# Another server (on a shared machine, another checkout's tests) may hold
+# the port: the first free one of the next ten serves.
+started=""
+for port in $(seq "$CLIENT_TEST_PORT" $((CLIENT_TEST_PORT + 9))); do
+    "${SUDO[@]}" rm -f "$CLUSTER_DIR/server.log"
+    SERVER_OPTIONS="-p $port -k $CLUSTER_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
+    if as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w -l "$CLUSTER_DIR/server.log" \
+        -o "$SERVER_OPTIONS" start >/dev/null 2>&1; then
+        started=$port
+        break
+    fi
+    "${SUDO[@]}" grep -q "already in use" "$CLUSTER_DIR/server.log" ||
+        { echo "server log:"; "${SUDO[@]}" tail -n 20 "$CLUSTER_DIR/server.log"; exit 1; }
+done
+[[ -n $started ]] || { echo "ports $CLIENT_TEST_PORT to $port are all in use"; exit 1; }
+CLIENT_TEST_PORT=$started
+echo "server on port $CLIENT_TEST_PORT"
 # The upgrade test creates each earlier release from its frozen script.
 "${SUDO[@]}" cp sql/released/pg_rating--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 export PG_RATING_TEST_DSN="host=127.0.0.1 port=$CLIENT_TEST_PORT user=postgres"
