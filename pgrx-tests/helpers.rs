@@ -40,6 +40,11 @@ fn error_of(statement: &str) -> String {
     text(&format!("SELECT tests.error_of($${statement}$$)"))
 }
 
+/// A single-row INSERT of one SMS for `account_id`, occurring now.
+fn one_sms_now(account_id: i64) -> String {
+    format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account_id}, 'sms', 1, now())")
+}
+
 fn fixture() {
     run(include_str!("fixture.sql"));
 }

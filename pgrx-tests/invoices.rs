@@ -78,7 +78,7 @@ fn alerts_are_raised_when_the_thresholds_index_is_not_found_by_name() {
     // The single-row path reads thresholds by this index; without it, the
     // set-based function decides.
     run("ALTER INDEX rating.alert_thresholds_pkey RENAME TO renamed_by_hand");
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())";
+    let sms = &one_sms_now(3001);
     run(sms);
     run(sms);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.alerts"), 0, "-0.10 is not below -0.10");

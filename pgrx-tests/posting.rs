@@ -291,7 +291,7 @@ fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     fixture();
     run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
     run("SELECT rating.post_payment(3002, 0.10, 'p-1')");
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())";
+    let sms = &one_sms_now(3002);
     run(sms);
     run(sms);
     let refused = error_of(sms);
@@ -303,7 +303,7 @@ fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
 #[pg_test]
 fn a_single_row_is_checked_against_a_floor_set_after_its_account_was_read() {
     fixture();
-    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'sms', 1, now())";
+    let sms = &one_sms_now(3002);
     // The account read by index, then (no index found by its name) by query.
     for reader in ["index", "query"] {
         if reader == "query" {

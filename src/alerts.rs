@@ -11,8 +11,8 @@
 use crate::deformed::column_named;
 use crate::errors::{raise, report_internal};
 use crate::index_scan::{
-    attribute, column, for_each_match, open_settled, rating_relation, valid_index, Opened,
-    Resolved, Snapshot,
+    attribute, column, for_each_match, open_settled, rating_relation, valid_index, KeptLayout,
+    Opened, Snapshot,
 };
 use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
 use pgrx::datum::FromDatum;
@@ -31,9 +31,8 @@ struct Layout {
 }
 
 thread_local! {
-    static LAYOUT: Cell<Option<(u64, Option<Layout>)>> = const { Cell::new(None) };
+    static LAYOUT: KeptLayout<Layout> = const { Cell::new(None) };
 }
-const KEPT_LAYOUT: &Resolved<Layout> = &LAYOUT;
 
 fn resolve() -> Option<Layout> {
     let thresholds = rating_relation(c"alert_thresholds")?;
@@ -99,9 +98,9 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
     }
     // Thresholds that cannot be read by index are left to the set-based
     // function.
-    let Some((layout, thresholds)) = open_settled(KEPT_LAYOUT, resolve, |layout| {
-        Opened::table(layout.thresholds)
-    }) else {
+    let Some((layout, thresholds)) =
+        open_settled(&LAYOUT, resolve, |layout| Opened::table(layout.thresholds))
+    else {
         return true;
     };
     let snapshot = Snapshot::take();

@@ -8,7 +8,7 @@
 //! itself decides with, never rows a role asked for.
 //!
 //! Tables, indexes and columns are found by name, once per relation cache
-//! invalidation ([`Resolved`]); a caller whose names are not found (a schema
+//! invalidation ([`KeptLayout`]); a caller whose names are not found (a schema
 //! changed by hand) falls back to SQL.
 
 use crate::catalog::invalidation;
@@ -36,14 +36,15 @@ pub fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
     (attnum > 0).then_some(attnum)
 }
 
-/// What was resolved by name, kept until the next relation cache
+/// What was resolved by name (`None`: not found), with the relation cache
+/// epoch it was resolved in: kept until the next relation cache
 /// invalidation (DDL, REINDEX CONCURRENTLY, a new extension), which may have
-/// moved it.
-pub type Resolved<L> = LocalKey<Cell<Option<(u64, Option<L>)>>>;
+/// moved it. Declared `thread_local!` by each reader.
+pub type KeptLayout<L> = Cell<Option<(u64, Option<L>)>>;
 
 /// The layout kept in `kept`, resolved again with `resolve` when stale.
-pub fn resolved<L: Copy + 'static>(
-    kept: &'static Resolved<L>,
+fn resolved<L: Copy + 'static>(
+    kept: &'static LocalKey<KeptLayout<L>>,
     resolve: fn() -> Option<L>,
 ) -> Option<L> {
     let epoch = invalidation::relcache_epoch();
@@ -61,7 +62,7 @@ pub fn resolved<L: Copy + 'static>(
 /// a lock takes in invalidations, which may have moved an index. Locks
 /// already held take in nothing, so a second round settles it.
 pub fn open_settled<L: Copy + 'static, T>(
-    kept: &'static Resolved<L>,
+    kept: &'static LocalKey<KeptLayout<L>>,
     resolve: fn() -> Option<L>,
     open: impl Fn(&L) -> T,
 ) -> Option<(L, T)> {

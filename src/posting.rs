@@ -147,7 +147,7 @@ fn post_directly(charge: &Charge) -> bool {
     });
     posted.unwrap_or_else(|e| {
         raise(report_internal(format!(
-            "posting the charges of account {account_id}: {e}"
+            "posting the charge of account {account_id}: {e}"
         )))
     })
 }

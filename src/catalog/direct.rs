@@ -15,8 +15,8 @@
 use super::{AccountPlan, CatalogError};
 use crate::engine::{Period, Timestamp};
 use crate::index_scan::{
-    attribute, column, for_each_match, open_settled, rating_relation, valid_index, Opened,
-    Resolved, Snapshot,
+    attribute, column, for_each_match, open_settled, rating_relation, valid_index, KeptLayout,
+    Opened, Snapshot,
 };
 use pgrx::datum::FromDatum;
 use pgrx::pg_sys::{self, AttrNumber, Oid};
@@ -41,9 +41,8 @@ struct Layout {
 }
 
 thread_local! {
-    static LAYOUT: Cell<Option<(u64, Option<Layout>)>> = const { Cell::new(None) };
+    static LAYOUT: KeptLayout<Layout> = const { Cell::new(None) };
 }
-const KEPT_LAYOUT: &Resolved<Layout> = &LAYOUT;
 
 fn resolve() -> Option<Layout> {
     let accounts = rating_relation(c"accounts")?;
@@ -82,7 +81,7 @@ fn timestamp(value: pg_sys::Datum) -> Timestamp {
 
 /// The account, read by index; `None` when the schema is not as expected.
 pub fn account(account_id: i64) -> Option<Result<AccountPlan, CatalogError>> {
-    let (layout, (accounts, subscriptions_table)) = open_settled(KEPT_LAYOUT, resolve, |layout| {
+    let (layout, (accounts, subscriptions_table)) = open_settled(&LAYOUT, resolve, |layout| {
         (
             Opened::table(layout.accounts),
             Opened::table(layout.subscriptions),
