@@ -287,6 +287,32 @@ fn a_small_statement_after_a_large_one_reads_accounts_by_key() {
 }
 
 #[pg_test]
+fn a_statement_moves_every_balance_of_its_pages_without_new_index_entries() {
+    fixture();
+    // 600 accounts opened together: their balance rows fill whole pages,
+    // and one statement then moves every one of them.
+    run("INSERT INTO rating.accounts (account_id, name, currency)
+         SELECT 10000 + g, 'bulk ' || g, 'EUR' FROM generate_series(1, 600) g");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
+         SELECT 10000 + g, 1001, '2026-01-01 00:00+00' FROM generate_series(1, 600) g");
+    // This transaction's updates of balances, and how many of them were HOT.
+    let updates = || {
+        (
+            one::<i64>("SELECT pg_stat_get_xact_tuples_updated('rating.balances'::regclass)"),
+            one::<i64>("SELECT pg_stat_get_xact_tuples_hot_updated('rating.balances'::regclass)"),
+        )
+    };
+    let (all_before, hot_before) = updates();
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 10000 + g, 'sms', 1, '2026-03-01 00:00+00' FROM generate_series(1, 600) g");
+    let (all_after, hot_after) = updates();
+    // Each new version stayed on its page (the table's fillfactor leaves
+    // the room): no new entry in balances_pkey.
+    assert_eq!((all_after - all_before, hot_after - hot_before), (600, 600));
+    assert_books_balance();
+}
+
+#[pg_test]
 fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     fixture();
     run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");

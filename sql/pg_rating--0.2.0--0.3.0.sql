@@ -73,6 +73,15 @@
 --     that have a spending floor: posting a large statement asks it, for
 --     each touched account, whether that account has one, instead of reading
 --     the account's row by its key. Built once, reading the table.
+--   * rating.balances gets fillfactor 50. Every posting updates the
+--     balances it touches, and with full pages each update wrote the row's
+--     new version on another page and a new entry in balances_pkey; with
+--     half of each page free the new version stays on its page (a HOT
+--     update), even when one statement moves every balance on the page.
+--     Only pages written from now on are filled to half: rows move there
+--     as they are updated, or all at once with VACUUM FULL rating.balances
+--     (which locks the table while it runs) at a quiet time. The table,
+--     one short row per account, takes up to twice the space.
 --   * Comments on the three indexes that had none (rates_by_tariff,
 --     subscriptions_by_tariff, invoice_entries_by_invoice).
 --   * The ledger's four CHECK constraints become one, ledger_entry_well_formed,
@@ -720,6 +729,10 @@ COMMENT ON INDEX rating.subscriptions_by_account IS 'Finds an account''s subscri
 
 CREATE INDEX accounts_with_spending_floor ON rating.accounts (account_id) WHERE spending_floor IS NOT NULL;
 COMMENT ON INDEX rating.accounts_with_spending_floor IS 'The accounts with a spending floor: posting a large statement asks it whether each touched account has one, which costs next to nothing when few accounts do.';
+
+-- Room for HOT updates of the balances ----------------------------------------
+
+ALTER TABLE rating.balances SET (fillfactor = 50);
 
 -- Comments on the indexes that had none --------------------------------------
 
