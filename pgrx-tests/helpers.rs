@@ -45,6 +45,18 @@ fn one_sms_now(account_id: i64) -> String {
     format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES ({account_id}, 'sms', 1, now())")
 }
 
+/// Opens accounts 10001 to 10000 + `count`, EUR, on tariff 1001 since 2026.
+fn open_bulk_accounts(count: i32) {
+    run(&format!(
+        "INSERT INTO rating.accounts (account_id, name, currency)
+         SELECT 10000 + g, 'bulk ' || g, 'EUR' FROM generate_series(1, {count}) g"
+    ));
+    run(&format!(
+        "INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
+         SELECT 10000 + g, 1001, '2026-01-01 00:00+00' FROM generate_series(1, {count}) g"
+    ));
+}
+
 fn fixture() {
     run(include_str!("fixture.sql"));
 }

@@ -203,11 +203,11 @@ fn the_three_posting_paths_write_the_same_entries() {
                        CASE WHEN g % 2 = 0 THEN '+44' || g END
                   FROM generate_series(1, 40) g ORDER BY g";
     let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
-    // 3002: twenty statements of one row, each posted by rating.post_usage()
-    // with its kept statement, then ten of two (set-based); 3003: one
-    // statement of forty rows, posted by the plain set-based statement;
-    // 3001: the same, handed to rating.post_usage_charges() for its
-    // spending floor.
+    // 3002: twenty statements of one row, then ten of two, each posted by
+    // rating.post_usage() with its one-account statements; 3003: one
+    // statement of forty rows and a row of 3004, posted by the plain
+    // set-based statement; 3001: forty rows, handed to
+    // rating.post_usage_charges() for its spending floor.
     let direct_rows = rows.replace("{account}", "3002");
     for g in 0..20 {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
@@ -215,7 +215,10 @@ fn the_three_posting_paths_write_the_same_entries() {
     for g in (20..40).step_by(2) {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 2"));
     }
-    run(&format!("{insert} {}", rows.replace("{account}", "3003")));
+    run(&format!(
+        "{insert} SELECT * FROM ({}) carol UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL",
+        rows.replace("{account}", "3003")
+    ));
     run(&format!("{insert} {}", rows.replace("{account}", "3001")));
     let direct = charge_entries(3002);
     assert_eq!(direct.lines().count(), 40);
@@ -232,9 +235,36 @@ fn the_three_posting_paths_write_the_same_entries() {
 }
 
 #[pg_test]
+fn a_statement_of_one_account_numbers_its_entries_in_usage_order() {
+    fixture();
+    // Inserted in the opposite order of their usage ids, as every posting
+    // path numbers entries.
+    run("INSERT INTO rating.usage (account_id, usage_id, service, quantity, occurred_at) OVERRIDING SYSTEM VALUE
+         VALUES (3002, 9003, 'sms', 3, '2026-03-01 10:00+00'), (3002, 9002, 'sms', 2, '2026-03-01 10:00+00'),
+                (3002, 9001, 'sms', 1, '2026-03-01 10:00+00')");
+    assert_eq!(
+        text("SELECT string_agg(entry_no || ':' || usage_id || ':' || amount, ' ' ORDER BY entry_no)
+                FROM rating.ledger WHERE account_id = 3002"),
+        "1:9001:-0.05 2:9002:-0.10 3:9003:-0.15"
+    );
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.30");
+    assert_books_balance();
+}
+
+#[pg_test]
 fn a_statement_for_an_account_without_its_balance_row_is_refused() {
     fixture();
     run("DELETE FROM rating.balances WHERE account_id = 3002");
+    // Rows of 3002 alone: the one-account statement finds no balance, and
+    // leaves the refusal to rating.post_usage_charges().
+    let refused = error_of(
+        "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         VALUES (3002, 'sms', 2, '2026-03-01 10:00+00'), (3002, 'sms', 3, '2026-03-01 10:01+00')",
+    );
+    assert_eq!(
+        refused,
+        "23503: 2 usage rows were rated but only 0 posted: an account lost its balance row during the statement"
+    );
     // 3001 without a spending floor (the plain statement posts it), then
     // with one (rating.post_usage_charges() does).
     for credit_limit in ["NULL", "1000"] {
@@ -257,10 +287,7 @@ fn a_statement_for_an_account_without_its_balance_row_is_refused() {
 #[pg_test]
 fn a_small_statement_after_a_large_one_reads_accounts_by_key() {
     fixture();
-    run("INSERT INTO rating.accounts (account_id, name, currency)
-         SELECT 10000 + g, 'bulk ' || g, 'EUR' FROM generate_series(1, 3000) g");
-    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
-         SELECT 10000 + g, 1001, '2026-01-01 00:00+00' FROM generate_series(1, 3000) g");
+    open_bulk_accounts(3000);
     run("ANALYZE rating.accounts, rating.balances");
     let calls = |rows: i32| {
         format!(
@@ -291,10 +318,7 @@ fn a_statement_moves_every_balance_of_its_pages_without_new_index_entries() {
     fixture();
     // 600 accounts opened together: their balance rows fill whole pages,
     // and one statement then moves every one of them.
-    run("INSERT INTO rating.accounts (account_id, name, currency)
-         SELECT 10000 + g, 'bulk ' || g, 'EUR' FROM generate_series(1, 600) g");
-    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
-         SELECT 10000 + g, 1001, '2026-01-01 00:00+00' FROM generate_series(1, 600) g");
+    open_bulk_accounts(600);
     // This transaction's updates of balances, and how many of them were HOT.
     let updates = || {
         (
@@ -316,13 +340,19 @@ fn a_statement_moves_every_balance_of_its_pages_without_new_index_entries() {
 fn a_small_statement_for_an_account_with_a_spending_floor_is_checked() {
     fixture();
     run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
-    run("SELECT rating.post_payment(3002, 0.10, 'p-1')");
+    run("SELECT rating.post_payment(3002, 0.15, 'p-1')");
     let sms = &one_sms_now(3002);
     run(sms);
-    run(sms);
+    // Three rows of the one account, 0.15 against the 0.10 left: refused
+    // whole, then two of them (0.10) posted.
+    let three = format!("{sms}, (3002, 'sms', 1, now()), (3002, 'sms', 1, now())");
+    let refused = error_of(&three);
+    assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{refused}");
+    run(&format!("{sms}, (3002, 'sms', 1, now())"));
     let refused = error_of(sms);
     assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{refused}");
     assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "0.00");
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage WHERE account_id = 3002"), 3);
     assert_books_balance();
 }
 

@@ -304,14 +304,14 @@ batch() { # TABLE ROWS FIRST ACCOUNTS: a warm-up statement, then one of ROWS row
     echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(10, $3, 10);"
     echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($2, $3, $4);"
 }
-small_statements() { # TABLE STATEMENTS ROWS: ten warm-up statements, then STATEMENTS more,
-                      # each of ROWS rows for one of 100,000 accounts
+small_statements() { # TABLE STATEMENTS ROWS ACCOUNTS: ten warm-up statements, then STATEMENTS
+                      # more, each of ROWS rows for ACCOUNTS of 100,000 accounts
     local i j account values
     for ((i = 1; i <= 10 + $2; i++)); do
-        account=$(( (i * 7919) % 100000 + 1 ))
-        values="($account, 'voice', 61, now(), '+4930' || $account)"
-        for ((j = 2; j <= $3; j++)); do
-            values+=", ($account, 'voice', $((60 + j)), now(), '+4930' || $account)"
+        values=
+        for ((j = 1; j <= $3; j++)); do
+            account=$(( (i * 7919 + (j - 1) % $4 * 50000) % 100000 + 1 ))
+            values+="${values:+, }($account, 'voice', $((60 + j)), now(), '+4930' || $account)"
         done
         echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) VALUES $values;"
     done
@@ -339,14 +339,21 @@ for workload in "${INSTRUCTION_WORKLOADS[@]}"; do
     printf '  %-52s %10s %10s %10s %9s %10s\n' "$name, per row" "${PER_ROW[plain]}" "${PER_ROW[pg_rating]}" \
         "${PER_ROW[plpgsql]}" "$(ratio "${PER_ROW[plain]}" "${PER_ROW[pg_rating]}")" "$vs_reference"
 done
-# Single rows are what mediation sends; two rows of one account are the
-# smallest statement that pg_rating posts set-based.
-for workload in "single-row INSERT, 100000 accounts|1" "two-row INSERT, one account each|2"; do
-    IFS='|' read -r name rows_each <<<"$workload"
+# Single rows are what mediation sends. pg_rating posts a statement whose
+# rows are all for one account with one kept statement, and one of two
+# accounts, the smallest of the others, set-based.
+SMALL_STATEMENTS=(
+    "single-row INSERT, 100000 accounts|1|1"
+    "two-row INSERT, one account each|2|1"
+    "two-row INSERT, two accounts each|2|2"
+)
+for workload in "${SMALL_STATEMENTS[@]}"; do
+    IFS='|' read -r name rows_each accounts_each <<<"$workload"
     declare -A PER_STATEMENT=()
     for system in "${SYSTEMS[@]}"; do
-        none=$(small_statements "${TABLE[$system]}" 0 "$rows_each" | instructions)
-        statements=$(small_statements "${TABLE[$system]}" "$INSTRUCTION_STATEMENTS" "$rows_each" | instructions)
+        none=$(small_statements "${TABLE[$system]}" 0 "$rows_each" "$accounts_each" | instructions)
+        statements=$(small_statements "${TABLE[$system]}" "$INSTRUCTION_STATEMENTS" "$rows_each" "$accounts_each" \
+            | instructions)
         PER_STATEMENT[$system]=$(per "$statements" "$none" "$INSTRUCTION_STATEMENTS")
     done
     printf '  %-52s %10s %10s %10s %9s %10s\n' "$name, per statement" \

@@ -157,7 +157,7 @@ COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based post
 -- post_usage_charges() for the others.
 CREATE FUNCTION rating.post_usage() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
-COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): a single row with one kept statement, more with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): the rated rows of one account, in a statement of up to 100 rows, with one kept statement; others with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
 
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
     REFERENCING NEW TABLE AS inserted_usage
@@ -200,7 +200,7 @@ COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'Internal: run by the trig
 -- may have been crossed.
 CREATE FUNCTION rating.watch_balances() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'watch_balances_trigger';
-COMMENT ON FUNCTION rating.watch_balances() IS 'AFTER UPDATE statement trigger on rating.balances: for up to 8 updated balances, looks up with one kept query each whether any alert threshold was crossed, and runs rating.raise_spending_alerts() only if one was; runs it directly for larger statements.';
+COMMENT ON FUNCTION rating.watch_balances() IS 'AFTER UPDATE statement trigger on rating.balances: for up to 8 updated balances, reads their alert thresholds by index to find whether any was crossed, and runs rating.raise_spending_alerts() only if one was; runs it directly for larger statements.';
 
 CREATE TRIGGER balances_alert AFTER UPDATE ON rating.balances
     REFERENCING OLD TABLE AS old_balances NEW TABLE AS new_balances

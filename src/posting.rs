@@ -2,11 +2,13 @@
 //! rated rows to the ledger and moves the balances.
 //!
 //! Three ways, by what the statement holds:
-//! - one row, such as a mediation system's single-row INSERT: posted here
-//!   with one kept statement, sql/queries/post_direct_charge.sql (move,
-//!   and so lock, the balance, and insert the entry);
-//! - more rows, none drawing on a reservation, for accounts without a
-//!   spending floor (the common batch): one set-based statement,
+//! - rated rows of one account, up to a hundred rows in the statement, such
+//!   as a mediation system's single-row INSERT: posted here with one kept
+//!   statement that moves (and so locks) the balance and inserts the
+//!   entries, sql/queries/post_direct_charge.sql for one row and
+//!   sql/queries/post_account_charges.sql for more;
+//! - other statements with no row drawing on a reservation, for accounts
+//!   without a spending floor (the common batch): one set-based statement,
 //!   sql/queries/post_plain_charges.sql, with a kept plan per order of
 //!   magnitude of the statement's size;
 //! - the rest (a reservation to draw on, a floor to check): the PL/pgSQL
@@ -18,16 +20,21 @@
 use crate::catalog;
 use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal, unposted_charges};
-use crate::plans::{kept, kept_for_rows, INT8, NUMERIC, TEXT, TIMESTAMPTZ};
+use crate::plans::{
+    kept, kept_for_rows, INT8, INT8_ARRAY, NUMERIC, NUMERIC_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
+    TIMESTAMPTZ_ARRAY,
+};
 use crate::transition::{
     for_each_row, has_at_most, register_transition_tables, row_count, rust_or_plpgsql_trigger,
 };
 use crate::usage_columns::{self, column, required, UsageColumns};
+use pgrx::datum::{DatumWithOid, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
 use pgrx::AnyNumeric;
 
 const POST_DIRECT_CHARGE: &str = include_str!("../sql/queries/post_direct_charge.sql");
+const POST_ACCOUNT_CHARGES: &str = include_str!("../sql/queries/post_account_charges.sql");
 const POST_PLAIN_CHARGES: &str = include_str!("../sql/queries/post_plain_charges.sql");
 
 /// One rated usage row, as its ledger entry needs it.
@@ -46,9 +53,9 @@ struct Charge {
 enum Posting {
     /// Nothing was rated: a held row, or every row skipped by ON CONFLICT.
     Nothing,
-    /// By this trigger: the statement's one row, rated, not drawing on a
+    /// By this trigger: rated rows, all of one account, none drawing on a
     /// reservation.
-    Direct(Charge),
+    OneAccount(Vec<Charge>),
     /// By the set-based plain statement, unless an account has a spending
     /// floor or a row draws on a reservation.
     SetBased,
@@ -70,31 +77,48 @@ rust_or_plpgsql_trigger! {
 fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     match posting(data) {
         Posting::Nothing => true,
-        Posting::Direct(charge) => post_directly(&charge),
+        Posting::OneAccount(charges) => post_one_account(charges),
         Posting::SetBased => post_plain_statement(data),
         Posting::Reserved => false,
     }
 }
 
+/// Statements of up to this many rows are read here to find whether their
+/// rated rows are all for one account; a larger one goes set-based without
+/// being read twice.
+const MOST_ROWS_READ_HERE: i64 = 100;
+
 fn posting(data: &pg_sys::TriggerData) -> Posting {
-    // Only a single row is posted here. A kept statement taking one or two
-    // charges had plan nodes whose start-up cost every single-row statement
-    // more than it saved the rare two-row one over the set-based path
-    // (callgrind figures in the README's Performance).
-    if !has_at_most(data.tg_newtable, 1) {
+    if !has_at_most(data.tg_newtable, MOST_ROWS_READ_HERE) {
         return Posting::SetBased;
     }
     let at = usage_columns::of(data.tg_relation);
-    let mut posting = Posting::Nothing;
+    let mut charges: Vec<Charge> = Vec::new();
+    let mut set_based = false;
+    let mut reserved = false;
     for_each_row(data.tg_newtable, data.tg_relation, |row| {
         if column::<i64>(row, at.reservation_id).is_some() {
-            posting = Posting::Reserved;
+            reserved = true;
         } else if is_rated(row, &at) {
-            posting = Posting::Direct(read_charge(row, &at));
+            let account_id: i64 = required(row, at.account_id, "account_id");
+            set_based = charges
+                .first()
+                .is_some_and(|first| first.account_id != account_id);
+            if !set_based {
+                charges.push(read_charge(row, &at));
+            }
         }
-        true
+        !(reserved || set_based)
     });
-    posting
+    if reserved {
+        Posting::Reserved
+    } else if set_based {
+        Posting::SetBased
+    } else if charges.is_empty() {
+        Posting::Nothing
+    } else {
+        Posting::OneAccount(charges)
+    }
 }
 
 fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
@@ -115,20 +139,57 @@ fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     }
 }
 
-/// Posts the charge; false if its account has a spending floor to check,
-/// which only `rating.post_usage_charges()` does.
+/// Posts one account's charges; false if the account has a spending floor
+/// to check, which only `rating.post_usage_charges()` does, or no balance
+/// row, which it refuses.
 ///
 /// The floor is asked of the account as the rating trigger cached it, not
 /// of its row: a floor set in this transaction has already dropped it, and
 /// one committed by another session while this statement ran may apply or
 /// not, as it may when the row is read (the account row is not locked).
-fn post_directly(charge: &Charge) -> bool {
-    let account_id = charge.account_id;
+fn post_one_account(mut charges: Vec<Charge>) -> bool {
+    let account_id = charges[0].account_id;
     if !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor) {
         return false;
     }
-    let args = [
-        account_id.into(),
+    // Entries are numbered in usage order, as the set-based paths number them.
+    charges.sort_by_key(|charge| charge.usage_id);
+    let posted: SpiResult<usize> = Spi::connect_mut(|client| {
+        let (query, types, args) = match charges.as_slice() {
+            [charge] => (
+                POST_DIRECT_CHARGE,
+                &DIRECT_CHARGE_TYPES[..],
+                direct_charge_args(charge),
+            ),
+            _ => (
+                POST_ACCOUNT_CHARGES,
+                &ACCOUNT_CHARGES_TYPES[..],
+                account_charges_args(&charges),
+            ),
+        };
+        let post = kept(client, query, types, true)?;
+        // No row limit: with one, the executor would stop at the first
+        // row, before queuing the statement's AFTER triggers.
+        Ok(client.update(&*post, None, &args)?.len())
+    });
+    let posted = posted.unwrap_or_else(|e| {
+        raise(report_internal(format!(
+            "posting the charges of account {account_id}: {e}"
+        )))
+    });
+    // One balance moved, or none: every entry is written, or none is.
+    if posted != 0 && posted != charges.len() {
+        raise(unposted_charges(charges.len() as i64, posted as i64));
+    }
+    posted != 0
+}
+
+const DIRECT_CHARGE_TYPES: [PgOid; 8] =
+    [INT8, NUMERIC, TEXT, INT8, TEXT, TEXT, NUMERIC, TIMESTAMPTZ];
+
+fn direct_charge_args(charge: &Charge) -> Vec<DatumWithOid<'_>> {
+    vec![
+        charge.account_id.into(),
         charge.charge.clone().into(),
         charge.currency.as_str().into(),
         charge.usage_id.into(),
@@ -136,20 +197,45 @@ fn post_directly(charge: &Charge) -> bool {
         charge.destination.as_deref().into(),
         charge.quantity.clone().into(),
         charge.occurred_at.into(),
-    ];
-    let types = [INT8, NUMERIC, TEXT, INT8, TEXT, TEXT, NUMERIC, TIMESTAMPTZ];
-    let posted: SpiResult<bool> = Spi::connect_mut(|client| {
-        let post = kept(client, POST_DIRECT_CHARGE, &types, true)?;
-        // No row limit: with one, the executor would stop at the first
-        // row, before queuing the statement's AFTER triggers.
-        let written = client.update(&*post, None, &args)?;
-        Ok(!written.is_empty())
-    });
-    posted.unwrap_or_else(|e| {
-        raise(report_internal(format!(
-            "posting the charge of account {account_id}: {e}"
-        )))
-    })
+    ]
+}
+
+const ACCOUNT_CHARGES_TYPES: [PgOid; 10] = [
+    INT8,
+    NUMERIC,
+    INT8,
+    INT8_ARRAY,
+    NUMERIC_ARRAY,
+    TEXT_ARRAY,
+    TEXT_ARRAY,
+    TEXT_ARRAY,
+    NUMERIC_ARRAY,
+    TIMESTAMPTZ_ARRAY,
+];
+
+fn account_charges_args(charges: &[Charge]) -> Vec<DatumWithOid<'_>> {
+    let total = charges
+        .iter()
+        .map(|charge| charge.charge.clone())
+        .reduce(|sum, charge| sum + charge)
+        .expect("at least two charges");
+    vec![
+        charges[0].account_id.into(),
+        total.into(),
+        (charges.len() as i64).into(),
+        each(charges, |charge| charge.usage_id),
+        each(charges, |charge| charge.charge.clone()),
+        each(charges, |charge| charge.currency.clone()),
+        each(charges, |charge| charge.service.clone()),
+        each(charges, |charge| charge.destination.clone()),
+        each(charges, |charge| charge.quantity.clone()),
+        each(charges, |charge| charge.occurred_at),
+    ]
+}
+
+/// One field of every charge, as an array argument.
+fn each<T: IntoDatum>(charges: &[Charge], field: impl Fn(&Charge) -> T) -> DatumWithOid<'static> {
+    charges.iter().map(field).collect::<Vec<T>>().into()
 }
 
 /// Posts a statement of more rows or accounts; false when an account has a
