@@ -214,11 +214,11 @@ const ACCOUNT_CHARGES_TYPES: [PgOid; 10] = [
 ];
 
 fn account_charges_args(charges: &[Charge]) -> Vec<DatumWithOid<'_>> {
-    let total = charges
+    let total = charges[1..]
         .iter()
-        .map(|charge| charge.charge.clone())
-        .reduce(|sum, charge| sum + charge)
-        .expect("at least two charges");
+        .fold(charges[0].charge.clone(), |sum, charge| {
+            sum + charge.charge.clone()
+        });
     vec![
         charges[0].account_id.into(),
         total.into(),
