@@ -13,12 +13,7 @@ use crate::numeric::numeric_sign;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_ledger_entry_is_well_formed() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::function_info::version_1!(pg_finfo_ledger_entry_is_well_formed);
 
 /// `(account_id bigint, entry_no bigint, kind text, amount numeric, usage_id
 /// bigint, corrects_entry_no bigint) RETURNS boolean`: true for a well-formed

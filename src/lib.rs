@@ -17,6 +17,7 @@ mod counters;
 mod deformed;
 pub mod engine;
 mod errors;
+mod function_info;
 mod index_scan;
 mod ledger_check;
 mod numeric;

@@ -100,12 +100,12 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
         if column::<i64>(row, at.reservation_id).is_some() {
             reserved = true;
         } else if is_rated(row, &at) {
-            let account_id: i64 = required(row, at.account_id, "account_id");
+            let charge = read_charge(row, &at);
             set_based = charges
                 .first()
-                .is_some_and(|first| first.account_id != account_id);
+                .is_some_and(|first| first.account_id != charge.account_id);
             if !set_based {
-                charges.push(read_charge(row, &at));
+                charges.push(charge);
             }
         }
         !(reserved || set_based)

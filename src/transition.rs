@@ -161,13 +161,7 @@ macro_rules! rust_or_plpgsql_trigger {
         take: $take:path,
         otherwise: $otherwise:literal $(,)?
     ) => {
-        #[no_mangle]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static pgrx::pg_sys::Pg_finfo_record {
-            const V1: pgrx::pg_sys::Pg_finfo_record =
-                pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
+        $crate::function_info::version_1!($finfo);
 
         /// # Safety
         /// Called by PostgreSQL as a trigger.

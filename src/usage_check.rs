@@ -11,12 +11,7 @@ use crate::engine::outcome::outcome_is_recorded;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_return_null};
 use pgrx::prelude::*;
 
-#[no_mangle]
-#[doc(hidden)]
-pub extern "C" fn pg_finfo_usage_outcome_is_recorded() -> &'static pg_sys::Pg_finfo_record {
-    const V1: pg_sys::Pg_finfo_record = pg_sys::Pg_finfo_record { api_version: 1 };
-    &V1
-}
+crate::function_info::version_1!(pg_finfo_usage_outcome_is_recorded);
 
 /// `(status text, charge numeric, hold_reason text) RETURNS boolean`: whether
 /// the row records its outcome; false makes the CHECK refuse it (23514,
