@@ -29,15 +29,20 @@ SELECT a, 'account ' || a, 'EUR' FROM generate_series(1, 200000) a;
 INSERT INTO rating.subscriptions (account_id, tariff_id)
 SELECT a, CASE WHEN a <= 100000 THEN 1 ELSE 2 END FROM generate_series(1, 200000) a;
 
--- The limit: the same columns, keys, defaults and CHECK constraints, no
--- triggers (so no foreign keys, which PostgreSQL checks with triggers). Its
--- rows carry no charge, which usage_outcome_recorded would refuse: it checks
--- the status alone, as rating.usage did up to 0.2.0.
+-- The limit: the same columns, keys, indexes and defaults, no triggers (so
+-- no foreign keys, which PostgreSQL checks with triggers). Its rows carry no
+-- charge, which usage_row_well_formed would refuse, so it keeps the same
+-- rules as a table of one's own would write them, in SQL: a known status
+-- (as rating.usage did up to 0.2.0), the event id's length, attributes
+-- that are an object. rating.usage asks its rules of one function because
+-- that is cheaper to start per statement; a plain table could do the same.
 CREATE TABLE bench.plain_usage (
     LIKE rating.usage INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING INDEXES INCLUDING CONSTRAINTS);
 ALTER TABLE bench.plain_usage ALTER COLUMN status SET DEFAULT 'rated',
-    DROP CONSTRAINT usage_outcome_recorded,
-    ADD CONSTRAINT usage_status_known CHECK (status IN ('rated', 'held'));
+    DROP CONSTRAINT usage_row_well_formed,
+    ADD CONSTRAINT usage_status_known CHECK (status IN ('rated', 'held')),
+    ADD CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
+    ADD CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object');
 
 -- The reference: what a team would write in PL/pgSQL for per-unit rating
 -- with increments, longest-prefix rates and peak/off-peak bands, a ledger

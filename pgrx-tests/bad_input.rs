@@ -3,6 +3,9 @@
 
 const USAGE: &str = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination, currency) VALUES";
 
+/// How the CHECK of rating.usage begins its errors.
+const USAGE_CHECK: &str = "23514: new row for relation \"usage\" violates check constraint \"usage_row_well_formed\"";
+
 #[pg_test]
 fn bad_usage_rows_are_refused_with_their_sqlstate() {
     fixture();
@@ -133,15 +136,15 @@ fn odd_times_json_and_strings_are_refused_or_rated_as_documented() {
         (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{\"cell\": ', NULL)"),
          "22P02: invalid input syntax for type json"),
         (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '[1, 2]', NULL)"),
-         "23514: new row for relation \"usage\" violates check constraint \"usage_attributes_object\""),
+         "{usage_check}: attributes must be a JSON object"),
         (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, 'null', NULL)"),
-         "23514: new row for relation \"usage\" violates check constraint \"usage_attributes_object\""),
+         "{usage_check}: attributes must be a JSON object"),
         (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, NULL, NULL)"),
          "23502: null value in column \"attributes\""),
         (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{}}', '')"),
-         "23514: new row for relation \"usage\" violates check constraint \"usage_event_id_length\""),
-        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{}}', repeat('k', 201))"),
-         "23514: new row for relation \"usage\" violates check constraint \"usage_event_id_length\""),
+         "{usage_check}: event_id has 0 characters, not 1 to 200"),
+        (format!("{insert} (3002, 'sms', 1, now(), NULL, NULL, '{{}}', repeat('ü', 201))"),
+         "{usage_check}: event_id has 201 characters, not 1 to 200"),
         (format!("{insert} (3002, 'données', 1, now(), NULL, NULL, '{{}}', NULL)"),
          "P0002: no rate for service \"données\" in tariff 1001"),
         (format!("{insert} (3002, '{long}', 1, now(), NULL, NULL, '{{}}', NULL)"),
@@ -150,7 +153,10 @@ fn odd_times_json_and_strings_are_refused_or_rated_as_documented() {
          "22023: usage currency \"{abbreviated}\" does not match"),
     ]
     .into_iter()
-    .map(|(statement, expected)| (statement, expected.replace("{abbreviated}", &abbreviated)))
+    .map(|(statement, expected)| {
+        let expected = expected.replace("{abbreviated}", &abbreviated);
+        (statement, expected.replace("{usage_check}", USAGE_CHECK))
+    })
     .collect();
     for (statement, expected) in &refused {
         let error = error_of(statement);
@@ -194,7 +200,7 @@ fn odd_times_json_and_strings_are_refused_or_rated_as_documented() {
 }
 
 #[pg_test]
-fn malformed_ledger_entries_and_usage_outcomes_are_refused_by_their_checks() {
+fn malformed_ledger_entries_and_usage_rows_are_refused_by_their_checks() {
     fixture();
     // Rows written past pg_rating's functions, as only a superuser can.
     let entry = |entry_no: i64, kind: &str, amount: &str, usage_id: &str, corrects: &str| {
@@ -251,18 +257,30 @@ fn malformed_ledger_entries_and_usage_outcomes_are_refused_by_their_checks() {
              VALUES (3002, 'sms', 1, now(), '{status}', {charge}, {reason})"
         )
     };
-    for statement in [
-        usage("rated", "NULL", "NULL"),
-        usage("rated", "0.05", "'why'"),
-        usage("held", "0.05", "'why'"),
-        usage("held", "NULL", "NULL"),
-        usage("priced", "0.05", "NULL"),
+    for (statement, broken) in [
+        (usage("rated", "NULL", "NULL"), "a rated row needs a charge"),
+        (usage("rated", "0.05", "'why'"), "a rated row has no hold reason"),
+        (usage("held", "0.05", "'why'"), "a held row has no charge"),
+        (usage("held", "NULL", "NULL"), "a held row needs a hold reason"),
+        (usage("priced", "0.05", "NULL"), "status \"priced\" is neither rated nor held"),
     ] {
         let error = error_of(&statement);
-        let expected = "23514: new row for relation \"usage\" violates check constraint \"usage_outcome_recorded\"";
-        assert!(error.starts_with(expected), "{statement}\n  got: {error}");
+        let expected = format!("{USAGE_CHECK}: {broken}");
+        assert_eq!(error, expected, "{statement}");
     }
+    // The detail shows the values the rules read.
+    assert_eq!(
+        detail_of(&usage("held", "0.05", "'no rate'")),
+        "status \"held\", charge 0.05, hold_reason \"no rate\", event_id NULL, attributes a JSON object"
+    );
     run(&usage("rated", "0.05", "NULL"));
     run(&usage("held", "NULL", "'no rate'"));
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 2);
+    // A rated row's detail, after the trigger priced it.
+    run("SET LOCAL session_replication_role = DEFAULT");
+    assert_eq!(
+        detail_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, event_id, attributes)
+                   VALUES (3002, 'sms', 1, now(), 'e-1', '[1, 2]')"),
+        "status \"rated\", charge 0.05, hold_reason NULL, event_id \"e-1\", attributes a JSON array"
+    );
 }

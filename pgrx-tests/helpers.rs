@@ -15,6 +15,18 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$;
+CREATE FUNCTION tests.detail_of(statement text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    detail text;
+BEGIN
+    EXECUTE statement;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS detail = PG_EXCEPTION_DETAIL;
+    RETURN detail;
+END
+$$;
 "#,
     name = "test_helpers",
     requires = ["views"]
@@ -38,6 +50,11 @@ fn text(sql: &str) -> String {
 /// statement runs in a subtransaction, so a failure leaves nothing behind.
 fn error_of(statement: &str) -> String {
     text(&format!("SELECT tests.error_of($${statement}$$)"))
+}
+
+/// The DETAIL of the error `statement` raises.
+fn detail_of(statement: &str) -> String {
+    text(&format!("SELECT tests.detail_of($${statement}$$)"))
 }
 
 /// A single-row INSERT of one SMS for `account_id`, occurring now.

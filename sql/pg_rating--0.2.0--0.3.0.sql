@@ -7,7 +7,8 @@
 --     could be refused or accepted depending on its bytes; a JSON array or
 --     scalar in attributes broke analysts' attributes ->> 'key' queries.
 --     Existing rows are checked first: if any breaks a rule the update stops
---     with the count and a query that finds them, and changes nothing.
+--     with the count and a query that finds them, and changes nothing. Both
+--     rules are part of usage's one CHECK constraint (below).
 --   * Pricing models and caps: rates.pricing_model (per_unit, package, flat,
 --     percentage) and rates.maximum_charge. Every existing rate is per_unit
 --     with no cap, which is exactly how 0.2.0 priced it, so no charge
@@ -88,8 +89,9 @@
 --     which calls the Rust rating.ledger_entry_is_well_formed(): the same
 --     rules, and every amount must be finite (pg_rating's own functions never
 --     wrote another). Usage's usage_status_known and
---     usage_held_rows_have_no_charge become one usage_outcome_recorded,
---     which calls the Rust rating.usage_outcome_is_recorded().
+--     usage_held_rows_have_no_charge, with the event id and attributes
+--     rules, become one usage_row_well_formed, which calls the Rust
+--     rating.usage_row_is_well_formed().
 --     Same rules, cheaper to start: PostgreSQL reads and plans every CHECK
 --     expression of a table again at the start of each INSERT, about a tenth
 --     of the CPU of a single-row rated insert. Adding the constraints reads
@@ -150,12 +152,6 @@ BEGIN
     END IF;
 END
 $$;
-
-ALTER TABLE rating.usage
-    ADD CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
-    ADD CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object');
-COMMENT ON CONSTRAINT usage_event_id_length ON rating.usage IS 'An event id is 1 to 200 characters: always small enough for the unique index, so a retry is recognised whatever its length.';
-COMMENT ON CONSTRAINT usage_attributes_object ON rating.usage IS 'Attributes are a JSON object, so that analysts can read any key of any row (attributes ->> ''cell_id'').';
 
 -- Pricing models and caps ------------------------------------------------------
 
@@ -759,20 +755,22 @@ ALTER TABLE rating.ledger
         rating.ledger_entry_is_well_formed(account_id, entry_no, kind, amount, usage_id, corrects_entry_no));
 COMMENT ON CONSTRAINT ledger_entry_well_formed ON rating.ledger IS 'The kind is known; charges and reversals name their usage row and nothing else does; a reversal names the entry it corrects; payments and credits are positive, refunds negative, adjustments not zero; every amount is finite. A charge is usually negative, but a volume-tiered event that takes the period into a cheaper tier is credited (positive), and a reversal has the opposite sign of its charge.';
 
-CREATE FUNCTION rating.usage_outcome_is_recorded(status text, charge numeric, hold_reason text)
+CREATE FUNCTION rating.usage_row_is_well_formed(
+    status text, charge numeric, hold_reason text, event_id text, attributes jsonb)
 RETURNS boolean
 IMMUTABLE PARALLEL SAFE
-LANGUAGE c AS 'MODULE_PATHNAME', 'usage_outcome_is_recorded';
-COMMENT ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) IS 'Internal: the CHECK usage_outcome_recorded of rating.usage. True for a rated row with a charge and no hold reason, or a held row with a hold reason and no charge. One function call rather than an SQL expression, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
+LANGUAGE c AS 'MODULE_PATHNAME', 'usage_row_is_well_formed';
+COMMENT ON FUNCTION rating.usage_row_is_well_formed(text, numeric, text, text, jsonb) IS 'Internal: the CHECK usage_row_well_formed of rating.usage. True for a well-formed row; raises check_violation (23514) naming the rule it breaks and the offending values. One function call rather than three SQL constraints, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
 -- As a fresh install grants it: usage's CHECK calls it as the inserting role.
-REVOKE ALL ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) TO PUBLIC;
+REVOKE ALL ON FUNCTION rating.usage_row_is_well_formed(text, numeric, text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION rating.usage_row_is_well_formed(text, numeric, text, text, jsonb) TO PUBLIC;
 
 ALTER TABLE rating.usage
     DROP CONSTRAINT usage_status_known,
     DROP CONSTRAINT usage_held_rows_have_no_charge,
-    ADD CONSTRAINT usage_outcome_recorded CHECK (rating.usage_outcome_is_recorded(status, charge, hold_reason));
-COMMENT ON CONSTRAINT usage_outcome_recorded ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge).';
+    ADD CONSTRAINT usage_row_well_formed CHECK (
+        rating.usage_row_is_well_formed(status, charge, hold_reason, event_id, attributes));
+COMMENT ON CONSTRAINT usage_row_well_formed ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge); an event id is 1 to 200 characters, always small enough for the unique index, so a retry is recognised whatever its length; attributes are a JSON object, so that analysts can read any key of any row (attributes ->> ''cell_id'').';
 
 -- Keys kept by triggers WHEN they are set ------------------------------------
 

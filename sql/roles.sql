@@ -69,7 +69,7 @@ GRANT EXECUTE ON FUNCTION rating.available_funds(bigint) TO rating_reader, ratin
 -- Row-level security policies call this as the querying role.
 GRANT EXECUTE ON FUNCTION rating.restricted_tenants() TO PUBLIC;
 -- usage's CHECK calls this as the inserting role.
-GRANT EXECUTE ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION rating.usage_row_is_well_formed(text, numeric, text, text, jsonb) TO PUBLIC;
 -- What a session's own cache holds: anyone working with the extension may ask.
 COMMENT ON FUNCTION rating.session_cache() IS 'This session''s caches: for tariffs (compiled), accounts and the tenants of roles, how many entries are cached now and how many the session has loaded so far. A change to tariff data empties them all; to accounts, subscriptions or tenants, only accounts and roles'' tenants.';
 GRANT EXECUTE ON FUNCTION rating.session_cache() TO rating_reader, rating_writer, rating_admin;

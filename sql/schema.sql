@@ -278,13 +278,13 @@ COMMENT ON COLUMN rating.reservations.idempotency_key IS 'The caller''s key: a r
 COMMENT ON COLUMN rating.reservations.created_at IS 'When the funds were reserved.';
 COMMENT ON COLUMN rating.reservations.closed_at IS 'When the reservation was released or marked expired.';
 
--- Rust (src/usage_check.rs): the rule of rating.usage's CHECK constraint
--- usage_outcome_recorded.
-CREATE FUNCTION rating.usage_outcome_is_recorded(status text, charge numeric, hold_reason text)
+-- Rust (src/usage_check.rs): the rules of rating.usage's CHECK constraint.
+CREATE FUNCTION rating.usage_row_is_well_formed(
+    status text, charge numeric, hold_reason text, event_id text, attributes jsonb)
 RETURNS boolean
 IMMUTABLE PARALLEL SAFE
-LANGUAGE c AS 'MODULE_PATHNAME', 'usage_outcome_is_recorded';
-COMMENT ON FUNCTION rating.usage_outcome_is_recorded(text, numeric, text) IS 'Internal: the CHECK usage_outcome_recorded of rating.usage. True for a rated row with a charge and no hold reason, or a held row with a hold reason and no charge. One function call rather than an SQL expression, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
+LANGUAGE c AS 'MODULE_PATHNAME', 'usage_row_is_well_formed';
+COMMENT ON FUNCTION rating.usage_row_is_well_formed(text, numeric, text, text, jsonb) IS 'Internal: the CHECK usage_row_well_formed of rating.usage. True for a well-formed row; raises check_violation (23514) naming the rule it breaks and the offending values. One function call rather than three SQL constraints, because PostgreSQL reads and plans every CHECK expression again at the start of each INSERT.';
 
 CREATE TABLE rating.usage (
     -- No foreign keys: see sql/keys.sql.
@@ -307,10 +307,9 @@ CREATE TABLE rating.usage (
     status          text NOT NULL,
     hold_reason     text,
     PRIMARY KEY (account_id, usage_id),
-    CONSTRAINT usage_outcome_recorded CHECK (rating.usage_outcome_is_recorded(status, charge, hold_reason)),
     CONSTRAINT usage_event_id_unique UNIQUE (account_id, event_id),
-    CONSTRAINT usage_event_id_length CHECK (length(event_id) BETWEEN 1 AND 200),
-    CONSTRAINT usage_attributes_object CHECK (jsonb_typeof(attributes) = 'object')
+    CONSTRAINT usage_row_well_formed CHECK (
+        rating.usage_row_is_well_formed(status, charge, hold_reason, event_id, attributes))
 );
 COMMENT ON TABLE rating.usage IS 'One row per usage event. INSERT (single, multi-row, INSERT ... SELECT or COPY) prices each row and posts it to the ledger in the same transaction; the rating columns are filled in by pg_rating, not by the sender.';
 COMMENT ON COLUMN rating.usage.account_id IS 'The account that used the service; rating refuses an unknown account (23503), and an account with usage cannot be deleted (trigger accounts_keep_entries).';
@@ -331,9 +330,7 @@ COMMENT ON COLUMN rating.usage.rated_at IS 'When the row was rated (transaction 
 COMMENT ON COLUMN rating.usage.reservation_id IS 'The reservation (of the same account) the session held funds with; its charge is drawn from the reservation first. Checked by the trigger usage_names_a_reservation (23503).';
 COMMENT ON COLUMN rating.usage.status IS 'rated (priced and posted to the ledger) or held (no tariff could price it under pg_rating.unratable = hold; posted nowhere until rating.rate_held() prices it). Filled in by rating.';
 COMMENT ON COLUMN rating.usage.hold_reason IS 'For a held row: the error that would have rejected it.';
-COMMENT ON CONSTRAINT usage_outcome_recorded ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge).';
-COMMENT ON CONSTRAINT usage_event_id_length ON rating.usage IS 'An event id is 1 to 200 characters: always small enough for the unique index, so a retry is recognised whatever its length.';
-COMMENT ON CONSTRAINT usage_attributes_object ON rating.usage IS 'Attributes are a JSON object, so that analysts can read any key of any row (attributes ->> ''cell_id'').';
+COMMENT ON CONSTRAINT usage_row_well_formed ON rating.usage IS 'Every row is rated (with a charge, without a hold reason) or held (with a reason, without a charge); an event id is 1 to 200 characters, always small enough for the unique index, so a retry is recognised whatever its length; attributes are a JSON object, so that analysts can read any key of any row (attributes ->> ''cell_id'').';
 CREATE INDEX usage_held ON rating.usage (account_id) WHERE status = 'held';
 COMMENT ON INDEX rating.usage_held IS 'Finds the held rows that rating.rate_held() prices.';
 

@@ -3,6 +3,7 @@
 
 use crate::catalog::CatalogError;
 use crate::engine::ledger::MalformedEntry;
+use crate::engine::usage_row::MalformedUsage;
 use crate::engine::{shown, RatingError, TariffError};
 use crate::numeric::NumericError;
 use crate::usage::UsageError;
@@ -42,6 +43,15 @@ pub fn malformed_ledger_entry(entry: &str, broken: &MalformedEntry) -> ErrorRepo
     report(
         ERRCODE_CHECK_VIOLATION,
         format!("ledger {entry} is malformed: {broken}"),
+    )
+}
+
+/// A usage row that breaks usage's rules. Worded as PostgreSQL words a
+/// CHECK violation, with the rule after it.
+pub fn malformed_usage_row(broken: &MalformedUsage) -> ErrorReport {
+    report(
+        ERRCODE_CHECK_VIOLATION,
+        format!("new row for relation \"usage\" violates check constraint \"usage_row_well_formed\": {broken}"),
     )
 }
 

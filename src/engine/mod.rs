@@ -6,7 +6,7 @@
 //! increments, connect fee, minimum, cap, currency rounding). Every failure is a typed error that the
 //! PostgreSQL layer maps to an SQLSTATE. [`ledger`] holds the rules every
 //! ledger entry must keep, which the ledger's CHECK constraint applies, and
-//! [`outcome`] what a usage row records of its rating, usage's.
+//! [`usage_row`] the rules of a usage row, which usage's applies.
 
 pub mod bands;
 pub mod calendar;
@@ -15,7 +15,6 @@ mod error;
 pub mod ledger;
 mod model;
 mod money;
-pub mod outcome;
 mod prefixes;
 mod pricing;
 #[cfg(test)]
@@ -23,6 +22,7 @@ mod properties;
 mod tariff;
 pub mod tiers;
 mod time;
+pub mod usage_row;
 
 pub use error::{shown, RatingError, TariffError};
 pub use model::PricingModel;
