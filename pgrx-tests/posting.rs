@@ -235,6 +235,31 @@ fn the_three_posting_paths_write_the_same_entries() {
 }
 
 #[pg_test]
+fn the_set_based_statement_has_its_own_settings_and_leaves_the_sessions() {
+    fixture();
+    run("SET LOCAL work_mem = '4MB'");
+    run("SET LOCAL jit = on");
+    // What the posting statements run with, seen by a trigger of the ledger.
+    run("CREATE TEMP TABLE seen (entries bigint, work_mem text, jit text)");
+    run("CREATE FUNCTION pg_temp.note_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO seen SELECT count(*), current_setting('work_mem'), current_setting('jit') FROM new_entries;
+             RETURN NULL;
+         END $$");
+    run("CREATE TRIGGER note_settings AFTER INSERT ON rating.ledger REFERENCING NEW TABLE AS new_entries
+         FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.note_settings()");
+    let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES";
+    run(&format!("{insert} (3001, 'sms', 1, '2026-03-01 10:00+00'), (3002, 'sms', 1, '2026-03-01 10:00+00')"));
+    run(&format!("{insert} (3002, 'sms', 1, '2026-03-01 11:00+00')"));
+    assert_eq!(
+        text("SELECT string_agg(entries || ' ' || work_mem || ' ' || jit, ', ' ORDER BY ctid) FROM seen"),
+        "2 64MB off, 1 4MB on"
+    );
+    assert_eq!(text("SELECT current_setting('work_mem') || ' ' || current_setting('jit')"), "4MB on");
+    assert_books_balance();
+}
+
+#[pg_test]
 fn a_statement_of_one_account_numbers_its_entries_in_usage_order() {
     fixture();
     // Inserted in the opposite order of their usage ids, as every posting

@@ -684,8 +684,7 @@ COMMENT ON TRIGGER accounts_keep_entries ON rating.accounts IS 'An account with 
 
 CREATE FUNCTION rating.post_usage() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
-ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    SET work_mem = '64MB' SET jit = off;
+ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION rating.post_usage() FROM PUBLIC;
 COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based posting of an INSERT statement on rating.usage with a reservation to draw on or a spending floor to check, run by the trigger function rating.post_usage() in its place (it posts any statement correctly): locks the touched balances in account order, draws on reservations, checks spending floors (SQLSTATE RT001 or over_limit flags), appends one ledger entry per rated row (held rows are skipped) and moves each balance once.';
 COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): the rated rows of one account, in a statement of up to 100 rows, with one kept statement; others with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
@@ -698,7 +697,6 @@ COMMENT ON TRIGGER usage_post ON rating.usage IS 'Posts the statement''s charges
 
 CREATE FUNCTION rating.watch_balances() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'watch_balances_trigger';
-ALTER FUNCTION rating.watch_balances() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION rating.watch_balances() FROM PUBLIC;
 COMMENT ON FUNCTION rating.raise_spending_alerts() IS 'Internal: run by the trigger function rating.watch_balances() when balances may have crossed a threshold: records an alert for every threshold a balance crossed and sends it with NOTIFY on channel rating_alerts (delivered at commit, never after a rollback).';
 COMMENT ON FUNCTION rating.watch_balances() IS 'AFTER UPDATE statement trigger on rating.balances: for up to 8 updated balances, reads their alert thresholds by index to find whether any was crossed, and runs rating.raise_spending_alerts() only if one was; runs it directly for larger statements.';

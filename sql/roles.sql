@@ -36,13 +36,14 @@ COMMENT ON ROLE rating_reader IS 'pg_rating: reads the views.';
 -- trigger rate_usage gets no SET clause, which would cost a GUC save and
 -- restore per row; its queries name every object with its schema.
 ALTER FUNCTION rating.rate_usage() SECURITY DEFINER;
--- The posting and alert triggers run once per statement: they can afford the SET.
--- Posting's plans are made and run with the settings of post_usage_charges():
--- a large statement's entries are numbered by a sort in memory, and no plan
--- is JIT-compiled (~190 ms on each statement that runs it).
-ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp
-    SET work_mem = '64MB' SET jit = off;
-ALTER FUNCTION rating.watch_balances() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+-- The posting trigger runs once per statement and parses its kept queries:
+-- it pins search_path. Its set-based statement sets work_mem and jit itself
+-- (src/posting.rs), as post_usage_charges() does with SET clauses; a SET
+-- clause here would cost every single-row INSERT a save and restore.
+-- The alert trigger rating.watch_balances() reads thresholds by index and
+-- parses no SQL: it runs as its invoker, always a posting function or the
+-- owner, and rating.raise_spending_alerts() carries its own SET clauses.
+ALTER FUNCTION rating.post_usage() SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION rating.quote(bigint, text, numeric, timestamptz, text)
     SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
 ALTER FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text)

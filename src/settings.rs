@@ -29,3 +29,33 @@ pub fn register() {
         GucFlags::default(),
     );
 }
+
+/// Runs `body` with PostgreSQL settings changed for its duration, as a
+/// function's SET clauses change them: restored after it, or on an error by
+/// the abort of the transaction or subtransaction that catches it.
+pub fn with_local_settings<R>(
+    settings: &[(&std::ffi::CStr, &std::ffi::CStr)],
+    body: impl FnOnce() -> R,
+) -> R {
+    // SAFETY: a nest level opened and closed around `body`, as
+    // fmgr_security_definer does for SET clauses; both settings are
+    // PGC_USERSET, and a failure to set one raises an ERROR (elevel 0).
+    unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        for (name, value) in settings {
+            pg_sys::set_config_option(
+                name.as_ptr(),
+                value.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+                pg_sys::GucAction::GUC_ACTION_SAVE,
+                true,
+                0,
+                false,
+            );
+        }
+        let result = body();
+        pg_sys::AtEOXact_GUC(true, level);
+        result
+    }
+}
