@@ -111,6 +111,15 @@ fn alerts_are_raised_however_many_balances_a_statement_moves() {
         text("SELECT concat_ws('|', count(*), count(DISTINCT account_id), min(account_id), bool_and(direction = 'down')) FROM rating.alerts"),
         "20|20|5001|t"
     );
+    // A statement moving a balance without thresholds, then one with a
+    // threshold that it crosses: each account is looked up.
+    run("INSERT INTO rating.alert_thresholds (account_id, threshold) VALUES (3002, -0.02)");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         VALUES (3001, 'sms', 1, now()), (3002, 'sms', 1, now())");
+    assert_eq!(
+        text("SELECT concat_ws(':', account_id, threshold, direction, balance_after) FROM rating.alerts ORDER BY alert_id DESC LIMIT 1"),
+        "3002:-0.02:down:-0.05"
+    );
     assert_books_balance();
 }
 
