@@ -32,14 +32,16 @@ pub fn register() {
 
 /// Runs `body` with PostgreSQL settings changed for its duration, as a
 /// function's SET clauses change them: restored after it, or on an error by
-/// the abort of the transaction or subtransaction that catches it.
+/// the abort of the transaction or subtransaction that catches it. The
+/// settings are ones any user may set (PGC_USERSET); a value PostgreSQL
+/// refuses raises an ERROR.
 pub fn with_local_settings<R>(
     settings: &[(&std::ffi::CStr, &std::ffi::CStr)],
     body: impl FnOnce() -> R,
 ) -> R {
     // SAFETY: a nest level opened and closed around `body`, as
-    // fmgr_security_definer does for SET clauses; both settings are
-    // PGC_USERSET, and a failure to set one raises an ERROR (elevel 0).
+    // fmgr_security_definer opens one for SET clauses; elevel 0 makes a
+    // refused value an ERROR, which the abort's GUC cleanup undoes.
     unsafe {
         let level = pg_sys::NewGUCNestLevel();
         for (name, value) in settings {
