@@ -100,20 +100,35 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
         return true;
     };
     let snapshot = Snapshot::take();
-    let has_thresholds = |account_id| {
-        for_each_match(
+    // Most moved balances have no threshold: each account's thresholds are
+    // read once, and the balances as numbers only if some account has any.
+    let mut watched: Vec<(usize, Vec<AnyNumeric>)> = Vec::new();
+    for (at, account_id) in moved_accounts(data).into_iter().enumerate() {
+        let mut found = Vec::new();
+        let read = for_each_match(
             &thresholds,
             layout.by_account,
             layout.account_id,
             account_id,
             &snapshot,
-            |_, _| Err(()),
-        )
-        .is_err()
-    };
-    // Most moved balances have no threshold: their accounts are looked up
-    // before any balance is read as a number.
-    if !moved_accounts(data).into_iter().any(has_thresholds) {
+            |tuple, tupdesc| {
+                // A threshold that cannot be read (NOT NULL refuses a NULL)
+                // stops the scan and leaves the statement to the set-based
+                // function.
+                attribute(tuple, tupdesc, layout.threshold)
+                    .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) })
+                    .map(|threshold| found.push(threshold))
+                    .ok_or(())
+            },
+        );
+        if read.is_err() {
+            return true;
+        }
+        if !found.is_empty() {
+            watched.push((at, found));
+        }
+    }
+    if watched.is_empty() {
         return false;
     }
     let before = balances(data.tg_oldtable, data.tg_relation);
@@ -122,30 +137,12 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
     if before.len() != after.len() || before.iter().zip(&after).any(|(old, new)| old.0 != new.0) {
         return true;
     }
-    before
-        .into_iter()
-        .zip(after)
-        .any(|((account_id, old), (_, new))| {
-            let crossed = for_each_match(
-                &thresholds,
-                layout.by_account,
-                layout.account_id,
-                account_id,
-                &snapshot,
-                |tuple, tupdesc| {
-                    let threshold = attribute(tuple, tupdesc, layout.threshold)
-                        .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) });
-                    // Err stops the scan and leaves the statement to the
-                    // set-based function: this balance crossed a threshold,
-                    // or one could not be read (NOT NULL refuses a NULL).
-                    match threshold {
-                        Some(threshold) if (old >= threshold) == (new >= threshold) => Ok(()),
-                        _ => Err(()),
-                    }
-                },
-            );
-            crossed.is_err()
-        })
+    watched.iter().any(|(at, found)| {
+        let (old, new) = (&before[*at].1, &after[*at].1);
+        found
+            .iter()
+            .any(|threshold| (old >= threshold) != (new >= threshold))
+    })
 }
 
 /// The account of each moved balance.

@@ -46,6 +46,11 @@ pub fn malformed_ledger_entry(entry: &str, broken: &MalformedEntry) -> ErrorRepo
     )
 }
 
+/// A value for an error's detail, or NULL.
+pub fn or_null(value: Option<impl ToString>) -> String {
+    value.map_or_else(|| "NULL".to_string(), |v| v.to_string())
+}
+
 /// A usage row that breaks usage's rules. Worded as PostgreSQL words a
 /// CHECK violation, with the rule after it.
 pub fn malformed_usage_row(broken: &MalformedUsage) -> ErrorReport {

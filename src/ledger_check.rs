@@ -8,7 +8,7 @@
 //! and comparing it.
 
 use crate::engine::ledger::{check_entry, EntryShape};
-use crate::errors::{malformed_ledger_entry, raise};
+use crate::errors::{malformed_ledger_entry, or_null, raise};
 use crate::numeric::numeric_sign;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
@@ -59,8 +59,4 @@ pub unsafe extern "C-unwind" fn ledger_entry_is_well_formed(
         }
         pg_sys::Datum::from(true)
     }
-}
-
-fn or_null(value: Option<impl ToString>) -> String {
-    value.map_or_else(|| "NULL".to_string(), |v| v.to_string())
 }

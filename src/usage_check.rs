@@ -10,7 +10,7 @@
 //! the attributes' kind from the jsonb header.
 
 use crate::engine::usage_row::{check_usage_row, UsageRowShape};
-use crate::errors::{malformed_usage_row, raise};
+use crate::errors::{malformed_usage_row, or_null, raise};
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 use pgrx::varlena::{vardata_any, varsize_any_exhdr};
@@ -80,13 +80,12 @@ unsafe fn jsonb_is_an_object(jsonb: pg_sys::Datum) -> bool {
 unsafe fn offending_values(fcinfo: pg_sys::FunctionCallInfo) -> String {
     unsafe {
         let text = |at: usize| {
-            pg_getarg::<&str>(fcinfo, at).map_or_else(
-                || "NULL".to_string(),
-                |value| format!("\"{}\"", crate::engine::shown(value)),
+            or_null(
+                pg_getarg::<&str>(fcinfo, at)
+                    .map(|value| format!("\"{}\"", crate::engine::shown(value))),
             )
         };
-        let charge = pg_getarg::<pgrx::AnyNumeric>(fcinfo, 1)
-            .map_or_else(|| "NULL".to_string(), |charge| charge.to_string());
+        let charge = or_null(pg_getarg::<pgrx::AnyNumeric>(fcinfo, 1));
         let attributes_kind: Option<String> = pgrx::fcinfo::direct_function_call(
             pg_sys::jsonb_typeof,
             &[Some(pg_getarg_datum_raw(fcinfo, 4))],
