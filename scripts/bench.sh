@@ -288,35 +288,8 @@ echo "  by up to 5 % with what earlier sections left in the tables)"
 as_postgres "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -w stop >/dev/null
 SINGLE_USER=("$PG_BIN/postgres" --single -D "$CLUSTER_DIR/data" -c synchronous_commit=off
              -c shared_buffers=1GB -c max_wal_size=8GB pg_rating_bench)
-# Instructions of a fresh single-user session running standard input, after
-# a reset and a checkpoint in a session of its own.
-instructions() {
-    local input out
-    input=$(cat)
-    printf 'CALL bench.reset();\nCHECKPOINT;\n' | as_postgres "${SINGLE_USER[@]}" >/dev/null 2>&1
-    out="$CLUSTER_DIR/callgrind.out"
-    as_postgres valgrind --tool=callgrind --callgrind-out-file="$out" "${SINGLE_USER[@]}" <<<"$input" \
-        >/dev/null 2>&1
-    as_postgres sed -n 's/^summary: //p' "$out"
-    as_postgres rm -f "$out"
-}
-batch() { # TABLE ROWS FIRST ACCOUNTS: a warm-up statement, then one of ROWS rows
-    echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls(10, $3, 10);"
-    echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($2, $3, $4);"
-}
-small_statements() { # TABLE STATEMENTS ROWS ACCOUNTS: ten warm-up statements, then STATEMENTS
-                      # more, each of ROWS rows for ACCOUNTS of 100,000 accounts
-    local i j account values
-    for ((i = 1; i <= 10 + $2; i++)); do
-        values=
-        for ((j = 1; j <= $3; j++)); do
-            account=$(( (i * 7919 + (j - 1) % $4 * 50000) % 100000 + 1 ))
-            values+="${values:+, }($account, 'voice', $((60 + j)), now(), '+4930' || $account)"
-        done
-        echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) VALUES $values;"
-    done
-}
-per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.0f", (a - b) / n }'; }
+COUNT_DIR=$CLUSTER_DIR
+source bench/instructions.sh
 printf '  %-52s %10s %10s %10s %9s %10s\n' workload plain pg_rating plpgsql "vs plain" "vs plpgsql"
 # The reference updates a hot balance once per row, each update following
 # the row's earlier versions: its cost per row grows with the statement,
