@@ -290,6 +290,13 @@ fn a_statement_for_an_account_without_its_balance_row_is_refused() {
         refused,
         "23503: 2 usage rows were rated but only 0 posted: an account lost its balance row during the statement"
     );
+    // A single row: found no balance to lock, and left to the same refusal.
+    let refused = error_of("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+                            VALUES (3002, 'sms', 2, '2026-03-01 10:00+00')");
+    assert_eq!(
+        refused,
+        "23503: 1 usage rows were rated but only 0 posted: an account lost its balance row during the statement"
+    );
     // 3001 without a spending floor (the plain statement posts it), then
     // with one (rating.post_usage_charges() does).
     for credit_limit in ["NULL", "1000"] {
@@ -418,5 +425,97 @@ fn a_large_statement_for_an_account_with_a_spending_floor_is_checked() {
     assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor of 0 EUR"), "{refused}");
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
     assert_eq!(text("SELECT string_agg(account_id || ':' || balance, ',' ORDER BY account_id) FROM rating.balances WHERE account_id < 3003"), "3001:0,3002:0.12");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_single_row_is_posted_as_the_tables_changed_by_hand_require() {
+    fixture();
+    // What a trigger of the user's saw: the table and the account.
+    run("CREATE TEMP TABLE seen (source text, account_id bigint)");
+    run("CREATE FUNCTION pg_temp.note_row() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO seen VALUES (TG_TABLE_NAME, NEW.account_id);
+             RETURN NULL;
+         END $$");
+    let sms = one_sms_now(3002);
+    let seen = "SELECT coalesce(string_agg(source || ':' || account_id, ','), 'nothing') FROM seen";
+    // (a change by hand, a query, what it returns once an SMS of 3002 was
+    // inserted, the change undone)
+    let cases = [
+        (
+            "ALTER TABLE rating.ledger ADD COLUMN source text NOT NULL DEFAULT 'mediation'",
+            "SELECT string_agg(DISTINCT source, ',') FROM rating.ledger".to_string(),
+            "mediation",
+            "ALTER TABLE rating.ledger DROP COLUMN source",
+        ),
+        (
+            "CREATE TRIGGER note_move AFTER UPDATE ON rating.balances FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()",
+            seen.to_string(),
+            "balances:3002",
+            "DROP TRIGGER note_move ON rating.balances; TRUNCATE seen",
+        ),
+        (
+            "CREATE TRIGGER note_entry AFTER INSERT ON rating.ledger FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()",
+            seen.to_string(),
+            "ledger:3002",
+            "DROP TRIGGER note_entry ON rating.ledger; TRUNCATE seen",
+        ),
+        (
+            "ALTER TABLE rating.ledger ADD CONSTRAINT entries_under_ten_cents CHECK (amount > -0.10)",
+            "SELECT string_agg(entry_no || ':' || amount, ' ' ORDER BY entry_no) FROM rating.ledger WHERE account_id = 3002".to_string(),
+            "1:-0.05 2:-0.05 3:-0.05 4:-0.05",
+            "ALTER TABLE rating.ledger DROP CONSTRAINT entries_under_ten_cents",
+        ),
+        // A dropped column: the entry is written around it.
+        (
+            "ALTER TABLE rating.ledger ADD COLUMN scratch int; ALTER TABLE rating.ledger DROP COLUMN scratch",
+            "SELECT concat_ws('|', entry_no, kind, amount, currency, description, over_limit, late, posted_at = now())
+               FROM rating.ledger WHERE account_id = 3002 ORDER BY entry_no DESC LIMIT 1".to_string(),
+            "5|charge|-0.05|EUR|sms, quantity 1|f|f|t",
+            "",
+        ),
+    ];
+    for (change, query, expected, undo) in cases {
+        run(change);
+        run(&sms);
+        assert_eq!(text(&query), expected, "{change}");
+        if !undo.is_empty() {
+            run(undo);
+        }
+    }
+    // And a CHECK of the user's refuses a charge it does not admit.
+    run("ALTER TABLE rating.ledger ADD CONSTRAINT entries_under_a_cent CHECK (amount > -0.01) NOT VALID");
+    assert_eq!(
+        error_of(&sms),
+        "23514: new row for relation \"ledger\" violates check constraint \"entries_under_a_cent\""
+    );
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.25");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_single_row_moving_a_balance_off_its_page_gives_it_a_new_index_entry() {
+    fixture();
+    let updates = || {
+        (
+            one::<i64>("SELECT pg_stat_get_xact_tuples_updated('rating.balances'::regclass)"),
+            one::<i64>("SELECT pg_stat_get_xact_tuples_hot_updated('rating.balances'::regclass)"),
+        )
+    };
+    let (all_before, hot_before) = updates();
+    // The versions of one transaction stay on their page until it fills:
+    // then the next is written elsewhere and needs its own index entry.
+    let sms = one_sms_now(3002);
+    for _ in 0..200 {
+        run(&sms);
+    }
+    let (all, hot) = (updates().0 - all_before, updates().1 - hot_before);
+    assert_eq!(all, 200);
+    assert!(hot < all, "{hot} of {all} updates stayed on their page");
+    run("SET LOCAL enable_seqscan = off");
+    run("SET LOCAL enable_bitmapscan = off");
+    assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-10.00");
+    assert_eq!(one::<i64>("SELECT last_entry_no FROM rating.balances WHERE account_id = 3002"), 200);
     assert_books_balance();
 }

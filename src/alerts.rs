@@ -91,6 +91,40 @@ fn balances(
     balances
 }
 
+/// The account's thresholds, or `Err` when they cannot be read by index (no
+/// such index, or a threshold that is not a number).
+fn thresholds_of(
+    thresholds: &Opened,
+    layout: &Layout,
+    account_id: i64,
+    snapshot: &Snapshot,
+) -> Result<Vec<AnyNumeric>, ()> {
+    let mut found = Vec::new();
+    for_each_match(
+        thresholds,
+        layout.by_account,
+        layout.account_id,
+        account_id,
+        snapshot,
+        |tuple, tupdesc| {
+            attribute(tuple, tupdesc, layout.threshold)
+                .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) })
+                .map(|threshold| found.push(threshold))
+                .ok_or(())
+        },
+    )?;
+    Ok(found)
+}
+
+/// Whether the account has alert thresholds, as a new query of the
+/// transaction reads them; None when they cannot be read by index.
+pub fn account_is_watched(account_id: i64) -> Option<bool> {
+    let (layout, thresholds) =
+        open_settled(&LAYOUT, resolve, |layout| Opened::table(layout.thresholds))?;
+    let found = thresholds_of(&thresholds, &layout, account_id, &Snapshot::take()).ok()?;
+    Some(!found.is_empty())
+}
+
 fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
     // Thresholds that cannot be read by index are left to the set-based
     // function.
@@ -104,26 +138,9 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
     // read once, and the balances as numbers only if some account has any.
     let mut watched: Vec<(usize, Vec<AnyNumeric>)> = Vec::new();
     for (at, account_id) in moved_accounts(data).into_iter().enumerate() {
-        let mut found = Vec::new();
-        let read = for_each_match(
-            &thresholds,
-            layout.by_account,
-            layout.account_id,
-            account_id,
-            &snapshot,
-            |tuple, tupdesc| {
-                // A threshold that cannot be read (NOT NULL refuses a NULL)
-                // stops the scan and leaves the statement to the set-based
-                // function.
-                attribute(tuple, tupdesc, layout.threshold)
-                    .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) })
-                    .map(|threshold| found.push(threshold))
-                    .ok_or(())
-            },
-        );
-        if read.is_err() {
+        let Ok(found) = thresholds_of(&thresholds, &layout, account_id, &snapshot) else {
             return true;
-        }
+        };
         if !found.is_empty() {
             watched.push((at, found));
         }

@@ -86,6 +86,15 @@ impl Opened {
     pub fn table(oid: Oid) -> Self {
         Opened(unsafe { pg_sys::table_open(oid, pg_sys::AccessShareLock as pg_sys::LOCKMODE) })
     }
+
+    /// With the lock an INSERT or UPDATE takes.
+    pub fn for_writing(oid: Oid) -> Self {
+        Opened(unsafe { pg_sys::table_open(oid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) })
+    }
+
+    pub fn relation(&self) -> pg_sys::Relation {
+        self.0
+    }
 }
 
 impl Drop for Opened {
@@ -100,6 +109,10 @@ pub struct Snapshot(pg_sys::Snapshot);
 impl Snapshot {
     pub fn take() -> Self {
         Snapshot(unsafe { pg_sys::RegisterSnapshot(pg_sys::GetTransactionSnapshot()) })
+    }
+
+    pub fn as_ptr(&self) -> pg_sys::Snapshot {
+        self.0
     }
 }
 

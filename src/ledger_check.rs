@@ -10,6 +10,7 @@
 use crate::engine::ledger::{check_entry, EntryShape};
 use crate::errors::{malformed_ledger_entry, or_null, raise};
 use crate::numeric::numeric_sign;
+use pgrx::datum::FromDatum;
 use pgrx::fcinfo::{pg_arg_is_null, pg_getarg, pg_getarg_datum_raw, pg_return_null};
 use pgrx::prelude::*;
 
@@ -32,31 +33,54 @@ pub unsafe extern "C-unwind" fn ledger_entry_is_well_formed(
         let (Some(kind), false) = (pg_getarg::<&str>(fcinfo, 2), pg_arg_is_null(fcinfo, 3)) else {
             return pg_return_null(fcinfo);
         };
-        let amount = pg_getarg_datum_raw(fcinfo, 3);
-        let usage_id = pg_getarg::<i64>(fcinfo, 4);
-        let corrects_entry_no = pg_getarg::<i64>(fcinfo, 5);
-        let shape = EntryShape {
+        refuse_malformed(&LedgerEntry {
+            account_id: pg_getarg::<i64>(fcinfo, 0),
+            entry_no: pg_getarg::<i64>(fcinfo, 1),
             kind,
-            amount: numeric_sign(amount),
-            names_usage: usage_id.is_some(),
-            corrects_an_entry: corrects_entry_no.is_some(),
-        };
-        if let Err(broken) = check_entry(shape) {
-            let entry = match (pg_getarg::<i64>(fcinfo, 0), pg_getarg::<i64>(fcinfo, 1)) {
-                (Some(account_id), Some(entry_no)) => {
-                    format!("entry {entry_no} of account {account_id}")
-                }
-                _ => "entry".to_string(),
-            };
-            let amount = pg_getarg::<pgrx::AnyNumeric>(fcinfo, 3).map(|a| a.to_string());
-            raise(malformed_ledger_entry(&entry, &broken).set_detail(format!(
-                "kind {}, amount {}, usage_id {}, corrects_entry_no {}",
-                crate::engine::shown(kind),
-                or_null(amount),
-                or_null(usage_id),
-                or_null(corrects_entry_no)
-            )));
-        }
+            amount: pg_getarg_datum_raw(fcinfo, 3),
+            usage_id: pg_getarg::<i64>(fcinfo, 4),
+            corrects_entry_no: pg_getarg::<i64>(fcinfo, 5),
+        });
         pg_sys::Datum::from(true)
     }
+}
+
+/// An entry as the ledger's CHECK reads it.
+pub struct LedgerEntry<'a> {
+    pub account_id: Option<i64>,
+    pub entry_no: Option<i64>,
+    pub kind: &'a str,
+    /// A numeric, not NULL.
+    pub amount: pg_sys::Datum,
+    pub usage_id: Option<i64>,
+    pub corrects_entry_no: Option<i64>,
+}
+
+/// Raises check_violation (23514), naming the entry and the rule it breaks,
+/// unless the entry is well formed.
+///
+/// # Safety
+/// `entry.amount` is a numeric datum.
+pub unsafe fn refuse_malformed(entry: &LedgerEntry<'_>) {
+    let shape = EntryShape {
+        kind: entry.kind,
+        amount: unsafe { numeric_sign(entry.amount) },
+        names_usage: entry.usage_id.is_some(),
+        corrects_an_entry: entry.corrects_entry_no.is_some(),
+    };
+    let Err(broken) = check_entry(shape) else {
+        return;
+    };
+    let named = match (entry.account_id, entry.entry_no) {
+        (Some(account_id), Some(entry_no)) => format!("entry {entry_no} of account {account_id}"),
+        _ => "entry".to_string(),
+    };
+    let amount = unsafe { pgrx::AnyNumeric::from_datum(entry.amount, false) };
+    raise(malformed_ledger_entry(&named, &broken).set_detail(format!(
+        "kind {}, amount {}, usage_id {}, corrects_entry_no {}",
+        crate::engine::shown(entry.kind),
+        or_null(amount),
+        or_null(entry.usage_id),
+        or_null(entry.corrects_entry_no)
+    )));
 }

@@ -15,6 +15,7 @@ mod authorization;
 mod catalog;
 mod counters;
 mod deformed;
+mod direct_posting;
 pub mod engine;
 mod errors;
 mod function_info;

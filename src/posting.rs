@@ -3,7 +3,9 @@
 //!
 //! Three ways, by what the statement holds:
 //! - rated rows of one account, up to a hundred rows in the statement, such
-//!   as a mediation system's single-row INSERT: posted here with one kept
+//!   as a mediation system's single-row INSERT: posted here, a single row
+//!   with the table access method's calls where the tables are as the
+//!   extension made them (`direct_posting`), otherwise with one kept
 //!   statement that moves (and so locks) the balance and inserts the
 //!   entries, sql/queries/post_direct_charge.sql for one row and
 //!   sql/queries/post_account_charges.sql for more;
@@ -19,6 +21,7 @@
 
 use crate::catalog;
 use crate::deformed::Deformed;
+use crate::direct_posting;
 use crate::errors::{raise, report_internal, unposted_charges};
 use crate::plans::{
     kept, kept_for_rows, INT8, INT8_ARRAY, NUMERIC, NUMERIC_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
@@ -39,15 +42,15 @@ const POST_ACCOUNT_CHARGES: &str = include_str!("../sql/queries/post_account_cha
 const POST_PLAIN_CHARGES: &str = include_str!("../sql/queries/post_plain_charges.sql");
 
 /// One rated usage row, as its ledger entry needs it.
-struct Charge {
-    account_id: i64,
-    usage_id: i64,
-    charge: AnyNumeric,
-    currency: String,
-    service: String,
-    destination: Option<String>,
-    quantity: AnyNumeric,
-    occurred_at: TimestampWithTimeZone,
+pub struct Charge {
+    pub account_id: i64,
+    pub usage_id: i64,
+    pub charge: AnyNumeric,
+    pub currency: String,
+    pub service: String,
+    pub destination: Option<String>,
+    pub quantity: AnyNumeric,
+    pub occurred_at: TimestampWithTimeZone,
 }
 
 /// How a statement's rows are posted.
@@ -152,6 +155,11 @@ fn post_one_account(mut charges: Vec<Charge>) -> bool {
     let account_id = charges[0].account_id;
     if !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor) {
         return false;
+    }
+    if let [charge] = charges.as_slice() {
+        if direct_posting::post(charge) {
+            return true;
+        }
     }
     // Entries are numbered in usage order, as the set-based paths number them.
     charges.sort_by_key(|charge| charge.usage_id);

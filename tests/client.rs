@@ -464,6 +464,59 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
 
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
+fn a_single_row_posts_after_a_balance_moved_while_it_waited_or_refuses_by_its_snapshot() {
+    let database = TestDatabase::create("client_single_row_waits");
+    let mut holder = database.connect();
+    let sms = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3001, 'sms', 1, now())";
+    let entries = |client: &mut Client| {
+        text(
+            client,
+            "SELECT string_agg(entry_no || ':' || amount, ' ' ORDER BY entry_no) FROM rating.ledger WHERE account_id = 3001",
+        )
+    };
+
+    // READ COMMITTED: the row waits for the balance's lock, then moves the
+    // version committed meanwhile and numbers its entry after it.
+    let mut holding = holder.transaction().unwrap();
+    holding.batch_execute(sms).unwrap();
+    after_waiting_for(&database, holding, sms.to_string(), "read committed").unwrap();
+    assert_eq!(entries(&mut holder), "1:-0.05 2:-0.05");
+
+    // REPEATABLE READ: a balance moved since the snapshot, by a transaction
+    // committed while the row waited or before it came, cannot be moved.
+    let repeatable_read = format!("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1; {sms}");
+    let mut holding = holder.transaction().unwrap();
+    holding.batch_execute(sms).unwrap();
+    let waited = after_waiting_for(
+        &database,
+        holding,
+        repeatable_read.clone(),
+        "repeatable read",
+    )
+    .expect_err("a balance moved after the snapshot");
+    let mut early = database.connect();
+    early
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+        .unwrap();
+    holder.batch_execute(sms).unwrap();
+    let came_later = early
+        .batch_execute(sms)
+        .expect_err("a balance moved after the snapshot");
+    for error in [waited, came_later] {
+        assert_eq!(
+            error.code(),
+            Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+            "{error}"
+        );
+    }
+    early.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(entries(&mut holder), "1:-0.05 2:-0.05 3:-0.05 4:-0.05");
+    assert_eq!(balance_cents(&mut holder, 3001), -20);
+    assert_books_balance(&mut holder);
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
 fn sessions_racing_for_a_prepaid_balance_spend_no_more_than_it() {
     const SESSIONS: usize = 8;
     let database = TestDatabase::create("client_prepaid_race");
