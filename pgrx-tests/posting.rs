@@ -495,6 +495,26 @@ fn a_single_row_is_posted_as_the_tables_changed_by_hand_require() {
 }
 
 #[pg_test]
+fn rows_of_one_account_fire_the_users_triggers_of_the_ledger_and_balances() {
+    fixture();
+    run("CREATE TEMP TABLE seen (source text, account_id bigint)");
+    run("CREATE FUNCTION pg_temp.note_row() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             INSERT INTO seen VALUES (TG_TABLE_NAME, NEW.account_id);
+             RETURN NULL;
+         END $$");
+    run("CREATE TRIGGER note_entry AFTER INSERT ON rating.ledger FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()");
+    run("CREATE TRIGGER note_move AFTER UPDATE ON rating.balances FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 3002, 'sms', g, '2026-03-01 10:00+00' FROM generate_series(1, 3) g");
+    assert_eq!(
+        text("SELECT string_agg(source || ':' || account_id, ',' ORDER BY source) FROM seen"),
+        "balances:3002,ledger:3002,ledger:3002,ledger:3002"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
 fn a_single_row_moving_a_balance_off_its_page_gives_it_a_new_index_entry() {
     fixture();
     let updates = || {

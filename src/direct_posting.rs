@@ -1,15 +1,17 @@
-//! Posting a single-row INSERT's charge with the table access method's own
+//! Posting the rated rows of a statement of one account, such as a
+//! mediation system's single-row INSERT, with the table access method's own
 //! calls, as logical replication's apply worker writes rows, instead of a
 //! kept statement.
 //!
-//! The statement (sql/queries/post_direct_charge.sql) cost about 200,000
-//! instructions, most of them in starting, running and ending an executor for
-//! two small plans, reading and planning the ledger's CHECK again, and
-//! running the balances' alert trigger. The row changes are the same here:
-//! the balance is found by its key and locked at its latest version, as an
-//! UPDATE in READ COMMITTED follows a row updated while it waited; moved by
-//! the charge; and the charge's entry is inserted, numbered after it, with
-//! its index entries and the ledger's rules checked.
+//! The statement (sql/queries/post_direct_charge.sql for one row) cost about
+//! 200,000 instructions, most of them in starting, running and ending an
+//! executor for two small plans, reading and planning the ledger's CHECK
+//! again, and running the balances' alert trigger. The row changes are the
+//! same here: the balance is found by its key and locked at its latest
+//! version, as an UPDATE in READ COMMITTED follows a row updated while it
+//! waited; moved once by the charges; and each charge's entry is inserted,
+//! numbered after it in usage order, with its index entries and the
+//! ledger's rules checked.
 //!
 //! Only where that is all the statement would have done: neither table has a
 //! trigger, rule or CHECK but the extension's own, nor forced row-level
@@ -100,9 +102,12 @@ fn resolve() -> Option<Layout> {
     })
 }
 
-/// Posts `charge`, of an account without a spending floor, or returns false
-/// having written nothing.
-pub fn post(charge: &Charge) -> bool {
+/// Posts `charges`, the rated rows of one account without a spending floor
+/// in `usage_id` order, or returns false having written nothing.
+pub fn post(charges: &[Charge]) -> bool {
+    let Some(account_id) = charges.first().map(|charge| charge.account_id) else {
+        return false;
+    };
     let Some((layout, (balances, ledger))) = open_settled(&LAYOUT, resolve, |layout| {
         (
             Opened::for_writing(layout.balances),
@@ -120,65 +125,53 @@ pub fn post(charge: &Charge) -> bool {
     // As SPI does before each statement: what this command wrote is seen.
     unsafe { pg_sys::CommandCounterIncrement() };
     let snapshot = Snapshot::take();
-    let Some(current) = lock_balance(&balances, &layout, charge.account_id, &snapshot) else {
+    let Some(current) = lock_balance(&balances, &layout, account_id, &snapshot) else {
         return false;
     };
     // Asked once the balance is locked, as the alert trigger would ask after
     // the UPDATE: a threshold committed while the lock was awaited counts.
-    if account_is_watched(charge.account_id) != Some(false) {
+    if account_is_watched(account_id) != Some(false) {
         return false;
     }
+    let old = |attnum| unsafe { slot_value(current.0, attnum) };
+    let (Some(balance), Some(last_entry_no)) = (old(layout.balance), old(layout.last_entry_no))
+    else {
+        return false;
+    };
+    let Some(entries) = entries(charges, int8(last_entry_no)) else {
+        return false;
+    };
+    let Some(moved) = entries.iter().try_fold(balance, |balance, entry| {
+        numeric(pg_sys::numeric_add, &[balance, entry.amount])
+    }) else {
+        return false;
+    };
+    let now = Datum::from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
+    let last_entry_no = entries.last().map_or(0, |entry| entry.entry_no);
     unsafe {
-        let old = |attnum| slot_value(current.0, attnum);
-        let (Some(balance), Some(last_entry_no)) = (old(layout.balance), old(layout.last_entry_no))
-        else {
-            return false;
-        };
-        let Some(entry_no) = int8(last_entry_no).checked_add(1) else {
-            return false;
-        };
-        let Some(charged) = charge.charge.clone().into_datum() else {
-            return false;
-        };
-        let arithmetic = |function, args: &[Datum]| {
-            let args: Vec<_> = args.iter().copied().map(Some).collect();
-            direct_function_call_as_datum(function, &args)
-        };
-        let Some(amount) = arithmetic(pg_sys::numeric_uminus, &[charged]) else {
-            return false;
-        };
-        refuse_malformed(&LedgerEntry {
-            account_id: Some(charge.account_id),
-            entry_no: Some(entry_no),
-            kind: "charge",
-            amount,
-            usage_id: Some(charge.usage_id),
-            corrects_entry_no: None,
-        });
-        let now = Datum::from(pg_sys::GetCurrentTransactionStartTimestamp());
-        let Some(moved) = arithmetic(pg_sys::numeric_sub, &[balance, charged]) else {
-            return false;
-        };
         move_balance(
             &balances,
             &snapshot,
             &current,
             &[
                 (layout.balance, Some(moved)),
-                (layout.last_entry_no, Some(Datum::from(entry_no))),
+                (layout.last_entry_no, Some(Datum::from(last_entry_no))),
                 (layout.updated_at, Some(now)),
             ],
         );
-        // As coalesce(occurred_at < invoiced_through, false): timestamps
-        // compare as their integers.
-        let late = old(layout.invoiced_through).is_some_and(|invoiced_through| {
-            pg_sys::TimestampTz::from(charge.occurred_at) < int8(invoiced_through)
-        });
+    }
+    // As coalesce(occurred_at < invoiced_through, false): timestamps
+    // compare as their integers.
+    let invoiced_through = old(layout.invoiced_through).map(int8);
+    let rows = entries.iter().map(|entry| {
+        let charge = entry.charge;
+        let occurred_at = pg_sys::TimestampTz::from(charge.occurred_at);
+        let late = invoiced_through.is_some_and(|through| occurred_at < through);
         let values: [Option<Datum>; LEDGER_COLUMNS.len()] = [
-            Some(Datum::from(charge.account_id)),
-            Some(Datum::from(entry_no)),
+            Some(Datum::from(account_id)),
+            Some(Datum::from(entry.entry_no)),
             "charge".into_datum(),
-            Some(amount),
+            Some(entry.amount),
             charge.currency.as_str().into_datum(),
             Some(Datum::from(charge.usage_id)),
             description(charge).as_str().into_datum(),
@@ -188,10 +181,61 @@ pub fn post(charge: &Charge) -> bool {
             Some(Datum::from(late)),
             Some(now),
         ];
-        let columns = layout.ledger_columns.into_iter().zip(values);
-        insert_entry(&ledger, &columns.collect::<Vec<_>>());
-    }
+        layout
+            .ledger_columns
+            .into_iter()
+            .zip(values)
+            .collect::<Vec<_>>()
+    });
+    unsafe { insert_entries(&ledger, rows) };
     true
+}
+
+/// A charge's ledger entry, numbered and checked.
+struct Entry<'a> {
+    charge: &'a Charge,
+    entry_no: i64,
+    /// The charge negated, a numeric.
+    amount: Datum,
+}
+
+/// The entries of `charges`, numbered after `last_entry_no`; raises
+/// check_violation for one the ledger's rules refuse.
+fn entries(charges: &[Charge], last_entry_no: i64) -> Option<Vec<Entry<'_>>> {
+    let mut entries = Vec::with_capacity(charges.len());
+    let mut entry_no = last_entry_no;
+    for charge in charges {
+        entry_no = entry_no.checked_add(1)?;
+        let amount = numeric(
+            pg_sys::numeric_uminus,
+            &[charge.charge.clone().into_datum()?],
+        )?;
+        unsafe {
+            refuse_malformed(&LedgerEntry {
+                account_id: Some(charge.account_id),
+                entry_no: Some(entry_no),
+                kind: "charge",
+                amount,
+                usage_id: Some(charge.usage_id),
+                corrects_entry_no: None,
+            })
+        };
+        entries.push(Entry {
+            charge,
+            entry_no,
+            amount,
+        });
+    }
+    Some(entries)
+}
+
+/// A numeric function applied to numerics.
+fn numeric(
+    function: unsafe fn(pg_sys::FunctionCallInfo) -> Datum,
+    args: &[Datum],
+) -> Option<Datum> {
+    let args: Vec<_> = args.iter().copied().map(Some).collect();
+    unsafe { direct_function_call_as_datum(function, &args) }
 }
 
 /// Whether `table` has no rewrite rule, forced row-level security, stored
@@ -346,23 +390,29 @@ unsafe fn move_balance(
     }
 }
 
-/// Inserts the ledger row of `values`, with its index entries.
-unsafe fn insert_entry(ledger: &Opened, values: &[(AttrNumber, Option<Datum>)]) {
+/// Inserts the ledger rows of `rows`, with their index entries.
+unsafe fn insert_entries(
+    ledger: &Opened,
+    rows: impl Iterator<Item = Vec<(AttrNumber, Option<Datum>)>>,
+) {
     unsafe {
         let entry = Slot::of(ledger);
         let natts = (*(*entry.0).tts_tupleDescriptor).natts as usize;
-        pg_sys::ExecClearTuple(entry.0);
-        std::slice::from_raw_parts_mut((*entry.0).tts_isnull, natts).fill(true);
-        set_values(&entry, values);
-        pg_sys::ExecStoreVirtualTuple(entry.0);
-        pg_sys::table_tuple_insert(
-            ledger.relation(),
-            entry.0,
-            pg_sys::GetCurrentCommandId(true),
-            0,
-            std::ptr::null_mut(),
-        );
-        IndexWriter::open(ledger).insert(&entry, false);
+        let mut indexes = IndexWriter::open(ledger);
+        for values in rows {
+            pg_sys::ExecClearTuple(entry.0);
+            std::slice::from_raw_parts_mut((*entry.0).tts_isnull, natts).fill(true);
+            set_values(&entry, &values);
+            pg_sys::ExecStoreVirtualTuple(entry.0);
+            pg_sys::table_tuple_insert(
+                ledger.relation(),
+                entry.0,
+                pg_sys::GetCurrentCommandId(true),
+                0,
+                std::ptr::null_mut(),
+            );
+            indexes.insert(&entry, false);
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //!
 //! Three ways, by what the statement holds:
 //! - rated rows of one account, up to a hundred rows in the statement, such
-//!   as a mediation system's single-row INSERT: posted here, a single row
-//!   with the table access method's calls where the tables are as the
-//!   extension made them (`direct_posting`), otherwise with one kept
-//!   statement that moves (and so locks) the balance and inserts the
-//!   entries, sql/queries/post_direct_charge.sql for one row and
+//!   as a mediation system's single-row INSERT: posted here, with the table
+//!   access method's calls where the tables are as the extension made them
+//!   (`direct_posting`), otherwise with one kept statement that moves (and
+//!   so locks) the balance and inserts the entries,
+//!   sql/queries/post_direct_charge.sql for one row and
 //!   sql/queries/post_account_charges.sql for more;
 //! - other statements with no row drawing on a reservation, for accounts
 //!   without a spending floor (the common batch): one set-based statement,
@@ -156,13 +156,11 @@ fn post_one_account(mut charges: Vec<Charge>) -> bool {
     if !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor) {
         return false;
     }
-    if let [charge] = charges.as_slice() {
-        if direct_posting::post(charge) {
-            return true;
-        }
-    }
     // Entries are numbered in usage order, as the set-based paths number them.
     charges.sort_by_key(|charge| charge.usage_id);
+    if direct_posting::post(&charges) {
+        return true;
+    }
     let posted: SpiResult<usize> = Spi::connect_mut(|client| {
         let (query, types, args) = match charges.as_slice() {
             [charge] => (
