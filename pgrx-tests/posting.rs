@@ -176,26 +176,28 @@ fn the_ledger_and_rated_usage_cannot_be_rewritten() {
     assert_books_balance();
 }
 
-/// Every ledger column a charge's two posting paths decide, per entry of the
-/// account, in entry order.
+/// Every ledger column a charge's posting decides, per entry of the account
+/// in entry order, with its usage row's place among the account's.
 fn charge_entries(account_id: i64) -> String {
     text(&format!(
         "SELECT string_agg(concat_ws('|', entry_no, kind, amount, currency, description, over_limit, late,
-                                     usage_id - (SELECT min(usage_id) FROM rating.usage WHERE account_id = {account_id})),
+                                     (SELECT count(*) FROM rating.usage u WHERE u.account_id = l.account_id AND u.usage_id < l.usage_id)),
                            E'\\n' ORDER BY entry_no)
-           FROM rating.ledger WHERE account_id = {account_id}"
+           FROM rating.ledger l WHERE account_id = {account_id}"
     ))
 }
 
 #[pg_test]
-fn the_three_posting_paths_write_the_same_entries() {
+fn every_posting_path_writes_the_same_entries() {
     fixture();
     // Three accounts on tariff 1001, invoiced through March: the first row,
     // at 23:30 on 31 March, is late on each. 3001 has a spending floor
     // (a credit limit its charges never reach).
-    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from) VALUES (3003, 1001, '2026-01-01 00:00+00')");
+    run("INSERT INTO rating.accounts (account_id, name, currency) VALUES (3005, 'Erin', 'EUR'), (3006, 'Frank', 'EUR')");
+    run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
+         SELECT a, 1001, '2026-01-01 00:00+00' FROM unnest(ARRAY[3003, 3005, 3006]) a");
     run("UPDATE rating.accounts SET credit_limit = 1000 WHERE account_id = 3001");
-    run("SELECT rating.close_period(a, '2026-04-01 00:00+00') FROM unnest(ARRAY[3001, 3002, 3003]) a");
+    run("SELECT rating.close_period(a, '2026-04-01 00:00+00') FROM unnest(ARRAY[3001, 3002, 3003, 3005, 3006]) a");
     let settings = "SELECT current_setting('work_mem') || ' ' || current_setting('jit')";
     let settings_before = text(settings);
     let rows = "SELECT {account}, (ARRAY['voice', 'sms', 'data'])[g % 3 + 1], g * 7 % 100,
@@ -203,11 +205,12 @@ fn the_three_posting_paths_write_the_same_entries() {
                        CASE WHEN g % 2 = 0 THEN '+44' || g END
                   FROM generate_series(1, 40) g ORDER BY g";
     let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
-    // 3002: twenty statements of one row, then ten of two, each posted by
-    // rating.post_usage() with its one-account statements; 3003: one
-    // statement of forty rows and a row of 3004, posted by the plain
-    // set-based statement; 3001: forty rows, handed to
-    // rating.post_usage_charges() for its spending floor.
+    // Posted by rating.post_usage() itself, by account: 3002, twenty
+    // statements of one row, then ten of two; 3005 and 3006, forty
+    // statements of a row of each. 3003: one statement of its forty rows
+    // and sixty-one of 3004, posted by the plain set-based statement. 3001:
+    // forty rows, handed to rating.post_usage_charges() for its spending
+    // floor.
     let direct_rows = rows.replace("{account}", "3002");
     for g in 0..20 {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
@@ -215,8 +218,16 @@ fn the_three_posting_paths_write_the_same_entries() {
     for g in (20..40).step_by(2) {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 2"));
     }
+    for g in 0..40 {
+        run(&format!(
+            "{insert} SELECT * FROM ({} OFFSET {g} LIMIT 1) erin UNION ALL SELECT * FROM ({} OFFSET {g} LIMIT 1) frank",
+            rows.replace("{account}", "3005"),
+            rows.replace("{account}", "3006")
+        ));
+    }
     run(&format!(
-        "{insert} SELECT * FROM ({}) carol UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL",
+        "{insert} SELECT * FROM ({}) carol
+         UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 61)",
         rows.replace("{account}", "3003")
     ));
     run(&format!("{insert} {}", rows.replace("{account}", "3001")));
@@ -224,11 +235,11 @@ fn the_three_posting_paths_write_the_same_entries() {
     assert_eq!(direct.lines().count(), 40);
     // 7 sms at 0.05, late; then 14 MB of data at 0.01 to +442, on time.
     assert!(direct.starts_with("1|charge|-0.35|EUR|sms, quantity 7|f|t|0\n2|charge|-0.14|EUR|data to +442, quantity 14|f|f|1\n"), "{direct}");
-    assert_eq!(direct, charge_entries(3003));
-    assert_eq!(direct, charge_entries(3001));
     let balance = |account: i64| text(&format!("SELECT balance::text FROM rating.balances WHERE account_id = {account}"));
-    assert_eq!(balance(3002), balance(3003));
-    assert_eq!(balance(3002), balance(3001));
+    for account in [3005, 3006, 3003, 3001] {
+        assert_eq!(direct, charge_entries(account), "account {account}");
+        assert_eq!(balance(3002), balance(account), "account {account}");
+    }
     // The posting trigger's work_mem and jit end with it.
     assert_eq!(text(settings), settings_before);
     assert_books_balance();

@@ -2,13 +2,14 @@
 //! rated rows to the ledger and moves the balances.
 //!
 //! Three ways, by what the statement holds:
-//! - rated rows of one account, up to a hundred rows in the statement, such
-//!   as a mediation system's single-row INSERT: posted here, with the table
-//!   access method's calls where the tables are as the extension made them
-//!   (`direct_posting`), otherwise with one kept statement that moves (and
-//!   so locks) the balance and inserts the entries,
-//!   sql/queries/post_direct_charge.sql for one row and
-//!   sql/queries/post_account_charges.sql for more;
+//! - up to a hundred rows, such as a mediation system's single-row INSERT,
+//!   none drawing on a reservation, for accounts without a spending floor:
+//!   posted here by account, with the table access method's calls where the
+//!   tables are as the extension made them (`direct_posting`); otherwise,
+//!   for one account, with one kept statement that moves (and so locks) the
+//!   balance and inserts the entries (sql/queries/post_direct_charge.sql for
+//!   one row, sql/queries/post_account_charges.sql for more), and for
+//!   several as a larger statement;
 //! - other statements with no row drawing on a reservation, for accounts
 //!   without a spending floor (the common batch): one set-based statement,
 //!   sql/queries/post_plain_charges.sql, with a kept plan per order of
@@ -36,6 +37,7 @@ use pgrx::datum::{DatumWithOid, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
 use pgrx::AnyNumeric;
+use std::collections::BTreeMap;
 
 const POST_DIRECT_CHARGE: &str = include_str!("../sql/queries/post_direct_charge.sql");
 const POST_ACCOUNT_CHARGES: &str = include_str!("../sql/queries/post_account_charges.sql");
@@ -57,9 +59,10 @@ pub struct Charge {
 enum Posting {
     /// Nothing was rated: a held row, or every row skipped by ON CONFLICT.
     Nothing,
-    /// By this trigger: rated rows, all of one account, none drawing on a
-    /// reservation.
-    OneAccount(Vec<Charge>),
+    /// By this trigger: the rated rows of a small statement, none drawing on
+    /// a reservation, by account in `account_id` order, each account's in
+    /// `usage_id` order.
+    Accounts(Vec<(i64, Vec<Charge>)>),
     /// By the set-based plain statement, unless an account has a spending
     /// floor or a row draws on a reservation.
     SetBased,
@@ -81,15 +84,14 @@ rust_or_plpgsql_trigger! {
 fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     match posting(data) {
         Posting::Nothing => true,
-        Posting::OneAccount(charges) => post_one_account(charges),
+        Posting::Accounts(accounts) => post_accounts(data, accounts),
         Posting::SetBased => post_plain_statement(data),
         Posting::Reserved => false,
     }
 }
 
-/// Statements of up to this many rows are read here to find whether their
-/// rated rows are all for one account; a larger one goes set-based without
-/// being read twice.
+/// Statements of up to this many rows are read here and posted by account;
+/// a larger one goes set-based without being read twice.
 const MOST_ROWS_READ_HERE: i64 = 100;
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {
@@ -97,31 +99,33 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
         return Posting::SetBased;
     }
     let at = usage_columns::of(data.tg_relation);
-    let mut charges: Vec<Charge> = Vec::new();
-    let mut set_based = false;
+    let mut accounts: BTreeMap<i64, Vec<Charge>> = BTreeMap::new();
     let mut reserved = false;
     for_each_row(data.tg_newtable, data.tg_relation, |row| {
         if column::<i64>(row, at.reservation_id).is_some() {
             reserved = true;
         } else if is_rated(row, &at) {
             let charge = read_charge(row, &at);
-            set_based = charges
-                .first()
-                .is_some_and(|first| first.account_id != charge.account_id);
-            if !set_based {
-                charges.push(charge);
-            }
+            accounts.entry(charge.account_id).or_default().push(charge);
         }
-        !(reserved || set_based)
+        !reserved
     });
     if reserved {
         Posting::Reserved
-    } else if set_based {
-        Posting::SetBased
-    } else if charges.is_empty() {
+    } else if accounts.is_empty() {
         Posting::Nothing
     } else {
-        Posting::OneAccount(charges)
+        Posting::Accounts(
+            accounts
+                .into_iter()
+                .map(|(account_id, mut charges)| {
+                    // Entries are numbered in usage order, as the set-based
+                    // paths number them.
+                    charges.sort_by_key(|charge| charge.usage_id);
+                    (account_id, charges)
+                })
+                .collect(),
+        )
     }
 }
 
@@ -143,26 +147,35 @@ fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     }
 }
 
-/// Posts one account's charges; false if the account has a spending floor
-/// to check, which only `rating.post_usage_charges()` does, or no balance
-/// row, which it refuses.
+/// Posts a small statement's charges, or returns false when an account has
+/// a spending floor to check, which only `rating.post_usage_charges()` does.
 ///
-/// The floor is asked of the account as the rating trigger cached it, not
+/// The floor is asked of each account as the rating trigger cached it, not
 /// of its row: a floor set in this transaction has already dropped it, and
 /// one committed by another session while this statement ran may apply or
 /// not, as it may when the row is read (the account row is not locked).
-fn post_one_account(mut charges: Vec<Charge>) -> bool {
-    let account_id = charges[0].account_id;
-    if !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor) {
-        return false;
+fn post_accounts(data: &pg_sys::TriggerData, accounts: Vec<(i64, Vec<Charge>)>) -> bool {
+    let floored = |account_id: i64| {
+        !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor)
+    };
+    if accounts.iter().any(|(account_id, _)| floored(*account_id)) {
+        // The set-based statement finds the floor too, and hands over.
+        return accounts.len() > 1 && post_plain_statement(data);
     }
-    // Entries are numbered in usage order, as the set-based paths number them.
-    charges.sort_by_key(|charge| charge.usage_id);
-    if direct_posting::post(&charges) {
+    if direct_posting::post(&accounts) {
         return true;
     }
+    match accounts.as_slice() {
+        [(account_id, charges)] => post_one_account(*account_id, charges),
+        _ => post_plain_statement(data),
+    }
+}
+
+/// Posts one account's charges with a kept statement; false if the account
+/// has no balance row, which `rating.post_usage_charges()` refuses.
+fn post_one_account(account_id: i64, charges: &[Charge]) -> bool {
     let posted: SpiResult<usize> = Spi::connect_mut(|client| {
-        let (query, types, args) = match charges.as_slice() {
+        let (query, types, args) = match charges {
             [charge] => (
                 POST_DIRECT_CHARGE,
                 &DIRECT_CHARGE_TYPES[..],
@@ -171,7 +184,7 @@ fn post_one_account(mut charges: Vec<Charge>) -> bool {
             _ => (
                 POST_ACCOUNT_CHARGES,
                 &ACCOUNT_CHARGES_TYPES[..],
-                account_charges_args(&charges),
+                account_charges_args(charges),
             ),
         };
         let post = kept(client, query, types, true)?;
