@@ -53,9 +53,7 @@ const LEDGER_COLUMNS: [&CStr; 12] = [
     c"posted_at",
 ];
 
-/// The extension's own triggers and CHECKs; the constraint triggers of
-/// foreign keys are PostgreSQL's and fire on neither a key-keeping UPDATE
-/// of a balance nor an INSERT into the referenced ledger.
+/// The extension's own triggers and CHECKs.
 const BALANCES_TRIGGERS: [&CStr; 1] = [c"balances_alert"];
 const LEDGER_TRIGGERS: [&CStr; 3] = [
     c"ledger_append_only",
@@ -273,7 +271,7 @@ fn numeric(
 }
 
 /// Whether `table` has no rewrite rule, forced row-level security, stored
-/// generated column, trigger but `triggers` and PostgreSQL's own, or CHECK
+/// generated column, trigger but `triggers` and its foreign keys', or CHECK
 /// but `checks`: whether writing its rows directly skips nothing.
 fn only_own_rules(table: &Opened, triggers: &[&CStr], checks: &[&CStr]) -> bool {
     unsafe {
@@ -295,9 +293,21 @@ fn only_own_rules(table: &Opened, triggers: &[&CStr], checks: &[&CStr]) -> bool 
         trigger_desc.is_null() || {
             raw_slice((*trigger_desc).triggers, (*trigger_desc).numtriggers)
                 .iter()
-                .all(|trigger| trigger.tgisinternal || is_one_of(trigger.tgname, triggers))
+                .all(|trigger| {
+                    is_foreign_key_trigger(trigger) || is_one_of(trigger.tgname, triggers)
+                })
         }
     }
+}
+
+/// Whether the trigger is one of a foreign key's, which fire on neither a
+/// key-keeping UPDATE of the referencing row nor an INSERT into the
+/// referenced table. (A deferrable unique or exclusion constraint's
+/// trigger, also PostgreSQL's own, rechecks each row at commit: a table
+/// with one is posted by SQL.)
+fn is_foreign_key_trigger(trigger: &pg_sys::Trigger) -> bool {
+    trigger.tgisinternal
+        && unsafe { pg_sys::RI_FKey_trigger_type(trigger.tgfoid) } != pg_sys::RI_TRIGGER_NONE as i32
 }
 
 /// A C array of `length` items, which is NULL when empty.
