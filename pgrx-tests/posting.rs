@@ -439,16 +439,22 @@ fn a_large_statement_for_an_account_with_a_spending_floor_is_checked() {
     assert_books_balance();
 }
 
-#[pg_test]
-fn a_single_row_is_posted_as_the_tables_changed_by_hand_require() {
-    fixture();
-    // What a trigger of the user's saw: the table and the account.
+/// A table `seen` and a trigger function `pg_temp.note_row()` that notes
+/// in it the table and account of each row it fires for, as a user's
+/// trigger of the ledger or balances would.
+fn note_rows_seen() {
     run("CREATE TEMP TABLE seen (source text, account_id bigint)");
     run("CREATE FUNCTION pg_temp.note_row() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              INSERT INTO seen VALUES (TG_TABLE_NAME, NEW.account_id);
              RETURN NULL;
          END $$");
+}
+
+#[pg_test]
+fn a_single_row_is_posted_as_the_tables_changed_by_hand_require() {
+    fixture();
+    note_rows_seen();
     let sms = one_sms_now(3002);
     let seen = "SELECT coalesce(string_agg(source || ':' || account_id, ','), 'nothing') FROM seen";
     // (a change by hand, a query, what it returns once an SMS of 3002 was
@@ -515,12 +521,7 @@ fn a_single_row_is_posted_as_the_tables_changed_by_hand_require() {
 #[pg_test]
 fn rows_of_one_account_fire_the_users_triggers_of_the_ledger_and_balances() {
     fixture();
-    run("CREATE TEMP TABLE seen (source text, account_id bigint)");
-    run("CREATE FUNCTION pg_temp.note_row() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             INSERT INTO seen VALUES (TG_TABLE_NAME, NEW.account_id);
-             RETURN NULL;
-         END $$");
+    note_rows_seen();
     run("CREATE TRIGGER note_entry AFTER INSERT ON rating.ledger FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()");
     run("CREATE TRIGGER note_move AFTER UPDATE ON rating.balances FOR EACH ROW EXECUTE FUNCTION pg_temp.note_row()");
     run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
