@@ -270,13 +270,18 @@ fn numeric(
     unsafe { direct_function_call_as_datum(function, &args) }
 }
 
-/// Whether `table` has no rewrite rule, forced row-level security, stored
-/// generated column, trigger but `triggers` and its foreign keys', or CHECK
-/// but `checks`: whether writing its rows directly skips nothing.
+/// Whether `table` is a plain table with no rewrite rule, forced row-level
+/// security, stored generated column, trigger but `triggers` and its
+/// foreign keys', or CHECK but `checks`: whether writing its rows directly
+/// skips nothing.
 fn only_own_rules(table: &Opened, triggers: &[&CStr], checks: &[&CStr]) -> bool {
     unsafe {
         let relation = table.relation();
-        if !(*relation).rd_rules.is_null() || (*(*relation).rd_rel).relforcerowsecurity {
+        let class = &*(*relation).rd_rel;
+        if class.relkind as u8 != pg_sys::RELKIND_RELATION
+            || !(*relation).rd_rules.is_null()
+            || class.relforcerowsecurity
+        {
             return false;
         }
         let constraints = (*(*relation).rd_att).constr;
