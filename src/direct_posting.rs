@@ -1,6 +1,6 @@
 //! Posting the rated rows of a small statement (up to 100 rows), such as a
 //! mediation system's single-row INSERT, with the table access method's own
-//! calls, as logical replication's apply worker writes rows, instead of SQL.
+//! calls ([`crate::table_access`]) instead of SQL.
 //!
 //! The kept statement that posted a single row
 //! (sql/queries/post_direct_charge.sql) cost about 200,000 instructions,
@@ -29,6 +29,7 @@ use crate::index_scan::{
 };
 use crate::ledger_check::{refuse_malformed, LedgerEntry};
 use crate::posting::Charge;
+use crate::table_access::{self, live_columns, writes_skip_nothing, Slot};
 use pgrx::datum::IntoDatum;
 use pgrx::fcinfo::direct_function_call_as_datum;
 use pgrx::pg_sys::{self, AttrNumber, Datum, Oid};
@@ -113,8 +114,8 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
     }) else {
         return false;
     };
-    if !only_own_rules(&balances, &BALANCES_TRIGGERS, &[])
-        || !only_own_rules(&ledger, &LEDGER_TRIGGERS, &LEDGER_CHECKS)
+    if !writes_skip_nothing(&balances, &BALANCES_TRIGGERS, &[])
+        || !writes_skip_nothing(&ledger, &LEDGER_TRIGGERS, &LEDGER_CHECKS)
         || live_columns(&ledger) != LEDGER_COLUMNS.len()
     {
         return false;
@@ -142,18 +143,16 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
     let now = Datum::from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
     for posting in &postings {
         let last_entry_no = posting.entries.last().map_or(0, |entry| entry.entry_no);
-        unsafe {
-            move_balance(
-                &balances,
-                &snapshot,
-                &posting.balance,
-                &[
-                    (layout.balance, Some(posting.moved)),
-                    (layout.last_entry_no, Some(Datum::from(last_entry_no))),
-                    (layout.updated_at, Some(now)),
-                ],
-            );
-        }
+        table_access::update(
+            &balances,
+            &snapshot,
+            &posting.balance,
+            &[
+                (layout.balance, Some(posting.moved)),
+                (layout.last_entry_no, Some(Datum::from(last_entry_no))),
+                (layout.updated_at, Some(now)),
+            ],
+        );
     }
     let rows = postings.iter().flat_map(|posting| {
         posting.entries.iter().map(move |entry| {
@@ -185,7 +184,7 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
                 .collect::<Vec<_>>()
         })
     });
-    unsafe { insert_entries(&ledger, rows) };
+    table_access::insert(&ledger, rows);
     true
 }
 
@@ -208,7 +207,7 @@ fn lock_and_number<'a>(
     charges: &'a [Charge],
 ) -> Option<AccountPosting<'a>> {
     let balance = lock_balance(balances, layout, account_id, snapshot)?;
-    let old = |attnum| unsafe { slot_value(balance.0, attnum) };
+    let old = |attnum| balance.value(attnum);
     let entries = entries(charges, int8(old(layout.last_entry_no)?))?;
     let moved = entries
         .iter()
@@ -221,6 +220,34 @@ fn lock_and_number<'a>(
         moved,
         entries,
     })
+}
+
+/// The account's balance row, found by key and locked at the version an
+/// UPDATE would move; None if there is none, or if the version seen is not
+/// the latest in REPEATABLE READ.
+fn lock_balance(
+    balances: &Opened,
+    layout: &Layout,
+    account_id: i64,
+    snapshot: &Snapshot,
+) -> Option<Slot> {
+    let mut seen = None;
+    let _ = for_each_match(
+        balances,
+        layout.balances_by_account,
+        layout.balance_account,
+        account_id,
+        snapshot,
+        |tuple, _| {
+            seen = Some(unsafe { (*tuple).t_self });
+            Err(())
+        },
+    );
+    let locked = table_access::lock_latest(balances, seen?, snapshot)?;
+    let still_the_account = locked
+        .value(layout.balance_account)
+        .is_some_and(|key| int8(key) == account_id);
+    still_the_account.then_some(locked)
 }
 
 /// A charge's ledger entry, numbered and checked.
@@ -268,264 +295,6 @@ fn numeric(
 ) -> Option<Datum> {
     let args: Vec<_> = args.iter().copied().map(Some).collect();
     unsafe { direct_function_call_as_datum(function, &args) }
-}
-
-/// Whether `table` is a plain table with no rewrite rule, forced row-level
-/// security, stored generated column, trigger but `triggers` and its
-/// foreign keys', or CHECK but `checks`: whether writing its rows directly
-/// skips nothing.
-fn only_own_rules(table: &Opened, triggers: &[&CStr], checks: &[&CStr]) -> bool {
-    unsafe {
-        let relation = table.relation();
-        let class = &*(*relation).rd_rel;
-        if class.relkind as u8 != pg_sys::RELKIND_RELATION
-            || !(*relation).rd_rules.is_null()
-            || class.relforcerowsecurity
-        {
-            return false;
-        }
-        let constraints = (*(*relation).rd_att).constr;
-        if !constraints.is_null() {
-            if (*constraints).has_generated_stored {
-                return false;
-            }
-            let found = raw_slice((*constraints).check, (*constraints).num_check);
-            if !found.iter().all(|check| is_one_of(check.ccname, checks)) {
-                return false;
-            }
-        }
-        let trigger_desc = (*relation).trigdesc;
-        trigger_desc.is_null() || {
-            raw_slice((*trigger_desc).triggers, (*trigger_desc).numtriggers)
-                .iter()
-                .all(|trigger| {
-                    is_foreign_key_trigger(trigger) || is_one_of(trigger.tgname, triggers)
-                })
-        }
-    }
-}
-
-/// Whether the trigger is one of a foreign key's, which fire on neither a
-/// key-keeping UPDATE of the referencing row nor an INSERT into the
-/// referenced table. (A deferrable unique or exclusion constraint's
-/// trigger, also PostgreSQL's own, rechecks each row at commit: a table
-/// with one is posted by SQL.)
-fn is_foreign_key_trigger(trigger: &pg_sys::Trigger) -> bool {
-    trigger.tgisinternal
-        && unsafe { pg_sys::RI_FKey_trigger_type(trigger.tgfoid) } != pg_sys::RI_TRIGGER_NONE as i32
-}
-
-/// A C array of `length` items, which is NULL when empty.
-unsafe fn raw_slice<'a, T>(items: *const T, length: impl TryInto<usize>) -> &'a [T] {
-    match length.try_into() {
-        Ok(length) if length > 0 && !items.is_null() => unsafe {
-            std::slice::from_raw_parts(items, length)
-        },
-        _ => &[],
-    }
-}
-
-unsafe fn is_one_of(name: *const std::ffi::c_char, names: &[&CStr]) -> bool {
-    let name = unsafe { CStr::from_ptr(name) };
-    names.contains(&name)
-}
-
-/// The number of columns not dropped.
-fn live_columns(table: &Opened) -> usize {
-    unsafe {
-        let descriptor = (*table.relation()).rd_att;
-        let attributes = (*descriptor).attrs.as_slice((*descriptor).natts as usize);
-        attributes
-            .iter()
-            .filter(|attribute| !attribute.attisdropped)
-            .count()
-    }
-}
-
-/// A table slot, dropped with its buffer pin.
-struct Slot(*mut pg_sys::TupleTableSlot);
-
-impl Slot {
-    fn of(table: &Opened) -> Self {
-        Slot(unsafe { pg_sys::table_slot_create(table.relation(), std::ptr::null_mut()) })
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.0) };
-    }
-}
-
-/// The account's balance row, found by key and locked (FOR NO KEY UPDATE)
-/// at the version an UPDATE would move; None if there is none, or if the
-/// version seen is not the latest in REPEATABLE READ.
-fn lock_balance(
-    balances: &Opened,
-    layout: &Layout,
-    account_id: i64,
-    snapshot: &Snapshot,
-) -> Option<Slot> {
-    let mut seen = None;
-    let _ = for_each_match(
-        balances,
-        layout.balances_by_account,
-        layout.balance_account,
-        account_id,
-        snapshot,
-        |tuple, _| {
-            seen = Some(unsafe { (*tuple).t_self });
-            Err(())
-        },
-    );
-    let mut tid = seen?;
-    let slot = Slot::of(balances);
-    let follow_updates = unsafe { pg_sys::XactIsoLevel } < pg_sys::XACT_REPEATABLE_READ as i32;
-    let flags = if follow_updates {
-        pg_sys::TUPLE_LOCK_FLAG_FIND_LAST_VERSION as u8
-    } else {
-        0
-    };
-    let locked = unsafe {
-        let mut failure = std::mem::zeroed::<pg_sys::TM_FailureData>();
-        pg_sys::table_tuple_lock(
-            balances.relation(),
-            &mut tid,
-            snapshot.as_ptr(),
-            slot.0,
-            pg_sys::GetCurrentCommandId(true),
-            pg_sys::LockTupleMode::LockTupleNoKeyExclusive,
-            pg_sys::LockWaitPolicy::LockWaitBlock,
-            flags,
-            &mut failure,
-        )
-    };
-    let still_the_account = || {
-        unsafe { slot_value(slot.0, layout.balance_account) }
-            .is_some_and(|key| int8(key) == account_id)
-    };
-    (locked == pg_sys::TM_Result::TM_Ok && still_the_account()).then_some(slot)
-}
-
-/// Writes `current`'s next version, with `changes`.
-unsafe fn move_balance(
-    balances: &Opened,
-    snapshot: &Snapshot,
-    current: &Slot,
-    changes: &[(AttrNumber, Option<Datum>)],
-) {
-    unsafe {
-        let next = Slot::of(balances);
-        let natts = (*(*current.0).tts_tupleDescriptor).natts as usize;
-        pg_sys::slot_getallattrs(current.0);
-        pg_sys::ExecClearTuple(next.0);
-        std::ptr::copy_nonoverlapping((*current.0).tts_values, (*next.0).tts_values, natts);
-        std::ptr::copy_nonoverlapping((*current.0).tts_isnull, (*next.0).tts_isnull, natts);
-        set_values(&next, changes);
-        pg_sys::ExecStoreVirtualTuple(next.0);
-        let mut update_indexes = false;
-        let mut tid = (*current.0).tts_tid;
-        pg_sys::simple_table_tuple_update(
-            balances.relation(),
-            &mut tid,
-            next.0,
-            snapshot.as_ptr(),
-            &mut update_indexes,
-        );
-        // Not a HOT update: the new version needs its own index entries.
-        if update_indexes {
-            IndexWriter::open(balances).insert(&next, true);
-        }
-    }
-}
-
-/// Inserts the ledger rows of `rows`, with their index entries.
-unsafe fn insert_entries(
-    ledger: &Opened,
-    rows: impl Iterator<Item = Vec<(AttrNumber, Option<Datum>)>>,
-) {
-    unsafe {
-        let entry = Slot::of(ledger);
-        let natts = (*(*entry.0).tts_tupleDescriptor).natts as usize;
-        let mut indexes = IndexWriter::open(ledger);
-        for values in rows {
-            pg_sys::ExecClearTuple(entry.0);
-            std::slice::from_raw_parts_mut((*entry.0).tts_isnull, natts).fill(true);
-            set_values(&entry, &values);
-            pg_sys::ExecStoreVirtualTuple(entry.0);
-            pg_sys::table_tuple_insert(
-                ledger.relation(),
-                entry.0,
-                pg_sys::GetCurrentCommandId(true),
-                0,
-                std::ptr::null_mut(),
-            );
-            indexes.insert(&entry, false);
-        }
-    }
-}
-
-/// Sets columns of a cleared slot.
-unsafe fn set_values(slot: &Slot, values: &[(AttrNumber, Option<Datum>)]) {
-    for &(attnum, value) in values {
-        let at = attnum as usize - 1;
-        unsafe {
-            *(*slot.0).tts_values.add(at) = value.unwrap_or(Datum::from(0));
-            *(*slot.0).tts_isnull.add(at) = value.is_none();
-        }
-    }
-}
-
-/// Column `attnum` of a filled slot, None when NULL.
-unsafe fn slot_value(slot: *mut pg_sys::TupleTableSlot, attnum: AttrNumber) -> Option<Datum> {
-    let mut is_null = false;
-    let value = unsafe { pg_sys::slot_getattr(slot, attnum.into(), &mut is_null) };
-    (!is_null).then_some(value)
-}
-
-/// A table's indexes opened for inserting entries, as the executor opens a
-/// result relation's: unique ones refuse a duplicate key, partial ones take
-/// only the rows their predicate admits.
-struct IndexWriter {
-    estate: *mut pg_sys::EState,
-    target: Box<pg_sys::ResultRelInfo>,
-}
-
-impl IndexWriter {
-    fn open(table: &Opened) -> Self {
-        unsafe {
-            let estate = pg_sys::CreateExecutorState();
-            let mut target = Box::new(std::mem::zeroed::<pg_sys::ResultRelInfo>());
-            // No range table entry (0): a new balance's index entry is then
-            // hinted as the same key, as an UPDATE of no key column hints it.
-            pg_sys::InitResultRelInfo(&mut *target, table.relation(), 0, std::ptr::null_mut(), 0);
-            pg_sys::ExecOpenIndices(&mut *target, false);
-            IndexWriter { estate, target }
-        }
-    }
-
-    fn insert(&mut self, row: &Slot, update: bool) {
-        unsafe {
-            pg_sys::ExecInsertIndexTuples(
-                &mut *self.target,
-                row.0,
-                self.estate,
-                update,
-                false,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            );
-        }
-    }
-}
-
-impl Drop for IndexWriter {
-    fn drop(&mut self) {
-        unsafe {
-            pg_sys::ExecCloseIndices(&mut *self.target);
-            pg_sys::FreeExecutorState(self.estate);
-        }
-    }
 }
 
 /// The entry's description, as the statements write it: service, " to "

@@ -30,6 +30,7 @@ mod repricing;
 mod session_cache;
 mod settings;
 mod still_named;
+mod table_access;
 mod tariff_validation;
 mod tenancy;
 mod transition;
