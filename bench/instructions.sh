@@ -24,12 +24,12 @@ batch() { # TABLE ROWS FIRST ACCOUNTS: a warm-up statement, then one of ROWS row
     echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) SELECT * FROM bench.calls($2, $3, $4);"
 }
 small_statements() { # TABLE STATEMENTS ROWS ACCOUNTS: ten warm-up statements, then STATEMENTS
-                      # more, each of ROWS rows for ACCOUNTS of 100,000 accounts
+                      # more, each of ROWS rows for ACCOUNTS of 100,000 accounts, spread evenly
     local i j account values
     for ((i = 1; i <= 10 + $2; i++)); do
         values=
         for ((j = 1; j <= $3; j++)); do
-            account=$(( (i * 7919 + (j - 1) % $4 * 50000) % 100000 + 1 ))
+            account=$(( (i * 7919 + (j - 1) % $4 * (100000 / $4)) % 100000 + 1 ))
             values+="${values:+, }($account, 'voice', $((60 + j)), now(), '+4930' || $account)"
         done
         echo "INSERT INTO $1 ($COLUMNS_OF_USAGE) VALUES $values;"

@@ -208,7 +208,7 @@ fn every_posting_path_writes_the_same_entries() {
     // Posted by rating.post_usage() itself, by account: 3002, twenty
     // statements of one row, then ten of two; 3005 and 3006, forty
     // statements of a row of each. 3003: one statement of its forty rows
-    // and sixty-one of 3004, posted by the plain set-based statement. 3001:
+    // and 961 of 3004, posted by the plain set-based statement. 3001:
     // forty rows, handed to rating.post_usage_charges() for its spending
     // floor.
     let direct_rows = rows.replace("{account}", "3002");
@@ -227,7 +227,7 @@ fn every_posting_path_writes_the_same_entries() {
     }
     run(&format!(
         "{insert} SELECT * FROM ({}) carol
-         UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 61)",
+         UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 961)",
         rows.replace("{account}", "3003")
     ));
     run(&format!("{insert} {}", rows.replace("{account}", "3001")));

@@ -157,7 +157,7 @@ COMMENT ON FUNCTION rating.post_usage_charges() IS 'Internal: the set-based post
 -- post_usage_charges() for the others.
 CREATE FUNCTION rating.post_usage() RETURNS trigger
     LANGUAGE c AS 'MODULE_PATHNAME', 'post_usage_trigger';
-COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): a statement of up to 100 rows by account, with the table access method''s calls (when the ledger or balances have a trigger, rule, CHECK or column not the extension''s, or an account an alert threshold: one account''s rows with one kept statement, several accounts'' as a larger statement); others with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
+COMMENT ON FUNCTION rating.post_usage() IS 'AFTER INSERT statement trigger on rating.usage: when no row draws on a reservation and no touched account has a spending floor, posts the statement itself (the entries rating.post_usage_charges() would write): a statement of up to 1,000 rows by account, with the table access method''s calls (when the ledger or balances have a trigger, rule, CHECK or column not the extension''s, or an account an alert threshold: one account''s rows with one kept statement, several accounts'' as a larger statement); others with one set-based statement whose plan is kept per order of magnitude of the statement''s rows; runs rating.post_usage_charges() for every other statement.';
 
 CREATE TRIGGER usage_post AFTER INSERT ON rating.usage
     REFERENCING NEW TABLE AS inserted_usage

@@ -1,4 +1,4 @@
-//! Posting the rated rows of a small statement (up to 100 rows), such as a
+//! Posting the rated rows of a small statement (up to 1,000 rows), such as a
 //! mediation system's single-row INSERT, with the table access method's own
 //! calls ([`crate::table_access`]) instead of SQL.
 //!

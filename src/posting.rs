@@ -2,7 +2,7 @@
 //! rated rows to the ledger and moves the balances.
 //!
 //! Three ways, by what the statement holds:
-//! - up to a hundred rows, such as a mediation system's single-row INSERT,
+//! - up to a thousand rows, such as a mediation system's single-row INSERT,
 //!   none drawing on a reservation, for accounts without a spending floor:
 //!   posted here by account, with the table access method's calls where the
 //!   tables are as the extension made them (`direct_posting`); otherwise,
@@ -90,9 +90,10 @@ fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     }
 }
 
-/// Statements of up to this many rows are read here and posted by account;
-/// a larger one goes set-based without being read twice.
-const MOST_ROWS_READ_HERE: i64 = 100;
+/// Statements of up to this many rows are read here and posted by account
+/// (a direct posting holds a buffer pin per account until it writes); a
+/// larger one goes set-based without being read twice.
+const MOST_ROWS_READ_HERE: i64 = 1000;
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {
     if !has_at_most(data.tg_newtable, MOST_ROWS_READ_HERE) {
