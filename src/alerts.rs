@@ -116,13 +116,21 @@ fn thresholds_of(
     Ok(found)
 }
 
-/// Whether the account has alert thresholds, as a new query of the
+/// Whether any of the accounts has alert thresholds, as a new query of the
 /// transaction reads them; None when they cannot be read by index.
-pub fn account_is_watched(account_id: i64) -> Option<bool> {
+pub fn any_account_watched(accounts: impl IntoIterator<Item = i64>) -> Option<bool> {
     let (layout, thresholds) =
         open_settled(&LAYOUT, resolve, |layout| Opened::table(layout.thresholds))?;
-    let found = thresholds_of(&thresholds, &layout, account_id, &Snapshot::take()).ok()?;
-    Some(!found.is_empty())
+    let snapshot = Snapshot::take();
+    for account_id in accounts {
+        if !thresholds_of(&thresholds, &layout, account_id, &snapshot)
+            .ok()?
+            .is_empty()
+        {
+            return Some(true);
+        }
+    }
+    Some(false)
 }
 
 fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {

@@ -22,7 +22,7 @@
 //! deleted), nothing has been written and the caller runs the statement,
 //! which refuses or alerts as it always has.
 
-use crate::alerts::account_is_watched;
+use crate::alerts::any_account_watched;
 use crate::index_scan::{
     column, for_each_match, open_settled, rating_relation, valid_index, KeptLayout, Opened,
     Snapshot,
@@ -134,10 +134,7 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
     }
     // Asked once the balances are locked, as the alert trigger would ask
     // after the UPDATE: a threshold committed while a lock was awaited counts.
-    if accounts
-        .iter()
-        .any(|(account_id, _)| account_is_watched(*account_id) != Some(false))
-    {
+    if any_account_watched(accounts.iter().map(|(account_id, _)| *account_id)) != Some(false) {
         return false;
     }
     let now = Datum::from(unsafe { pg_sys::GetCurrentTransactionStartTimestamp() });
