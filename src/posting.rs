@@ -90,9 +90,9 @@ fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     }
 }
 
-/// Statements of up to this many rows are read here and posted by account
-/// (a direct posting holds a buffer pin per account until it writes); a
-/// larger one goes set-based without being read twice.
+/// Statements of up to this many rows are read here, their charges held in
+/// memory, and posted by account; a larger one goes set-based without being
+/// read twice.
 const MOST_ROWS_READ_HERE: i64 = 1000;
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {

@@ -84,7 +84,7 @@ pub fn live_columns(table: &Opened) -> usize {
     }
 }
 
-/// A table slot, dropped with its buffer pin.
+/// A table slot, dropped with its buffer pin if it holds one.
 pub struct Slot(*mut pg_sys::TupleTableSlot);
 
 impl Slot {
@@ -124,7 +124,8 @@ impl Drop for Slot {
 /// The row at `tid`, as `snapshot` saw it, locked FOR NO KEY UPDATE at the
 /// version an UPDATE would write after: in READ COMMITTED the latest, after
 /// waiting for a transaction that holds it; in REPEATABLE READ only the one
-/// seen (None if it was updated or deleted since).
+/// seen (None if it was updated or deleted since). The slot holds a copy of
+/// that version, with its address.
 pub fn lock_latest(
     table: &Opened,
     tid: pg_sys::ItemPointerData,
@@ -152,7 +153,13 @@ pub fn lock_latest(
             &mut failure,
         )
     };
-    (locked == pg_sys::TM_Result::TM_Ok).then_some(slot)
+    if locked != pg_sys::TM_Result::TM_Ok {
+        return None;
+    }
+    // The row lock is in the tuple itself: a copy lets go of the buffer, so
+    // that a statement holding many locked rows holds no pin for each.
+    unsafe { pg_sys::ExecMaterializeSlot(slot.0) };
+    Some(slot)
 }
 
 /// Writes the next version of the row `current` holds locked, with
