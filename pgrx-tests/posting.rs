@@ -356,23 +356,24 @@ fn a_small_statement_after_a_large_one_reads_accounts_by_key() {
     assert_books_balance();
 }
 
+/// This transaction's updates of balances, and how many of them were HOT.
+fn balance_updates() -> (i64, i64) {
+    (
+        one::<i64>("SELECT pg_stat_get_xact_tuples_updated('rating.balances'::regclass)"),
+        one::<i64>("SELECT pg_stat_get_xact_tuples_hot_updated('rating.balances'::regclass)"),
+    )
+}
+
 #[pg_test]
 fn a_statement_moves_every_balance_of_its_pages_without_new_index_entries() {
     fixture();
     // 600 accounts opened together: their balance rows fill whole pages,
     // and one statement then moves every one of them.
     open_bulk_accounts(600);
-    // This transaction's updates of balances, and how many of them were HOT.
-    let updates = || {
-        (
-            one::<i64>("SELECT pg_stat_get_xact_tuples_updated('rating.balances'::regclass)"),
-            one::<i64>("SELECT pg_stat_get_xact_tuples_hot_updated('rating.balances'::regclass)"),
-        )
-    };
-    let (all_before, hot_before) = updates();
+    let (all_before, hot_before) = balance_updates();
     run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
          SELECT 10000 + g, 'sms', 1, '2026-03-01 00:00+00' FROM generate_series(1, 600) g");
-    let (all_after, hot_after) = updates();
+    let (all_after, hot_after) = balance_updates();
     // Each new version stayed on its page (the table's fillfactor leaves
     // the room): no new entry in balances_pkey.
     assert_eq!((all_after - all_before, hot_after - hot_before), (600, 600));
@@ -536,20 +537,15 @@ fn rows_of_one_account_fire_the_users_triggers_of_the_ledger_and_balances() {
 #[pg_test]
 fn a_single_row_moving_a_balance_off_its_page_gives_it_a_new_index_entry() {
     fixture();
-    let updates = || {
-        (
-            one::<i64>("SELECT pg_stat_get_xact_tuples_updated('rating.balances'::regclass)"),
-            one::<i64>("SELECT pg_stat_get_xact_tuples_hot_updated('rating.balances'::regclass)"),
-        )
-    };
-    let (all_before, hot_before) = updates();
+    let (all_before, hot_before) = balance_updates();
     // The versions of one transaction stay on their page until it fills:
     // then the next is written elsewhere and needs its own index entry.
     let sms = one_sms_now(3002);
     for _ in 0..200 {
         run(&sms);
     }
-    let (all, hot) = (updates().0 - all_before, updates().1 - hot_before);
+    let (all_after, hot_after) = balance_updates();
+    let (all, hot) = (all_after - all_before, hot_after - hot_before);
     assert_eq!(all, 200);
     assert!(hot < all, "{hot} of {all} updates stayed on their page");
     run("SET LOCAL enable_seqscan = off");
