@@ -190,27 +190,29 @@ fn charge_entries(account_id: i64) -> String {
 #[pg_test]
 fn every_posting_path_writes_the_same_entries() {
     fixture();
-    // Three accounts on tariff 1001, invoiced through March: the first row,
+    // Five accounts on tariff 1001, invoiced through March: the first row,
     // at 23:30 on 31 March, is late on each. 3001 has a spending floor
     // (a credit limit its charges never reach).
-    run("INSERT INTO rating.accounts (account_id, name, currency) VALUES (3005, 'Erin', 'EUR'), (3006, 'Frank', 'EUR')");
+    run("INSERT INTO rating.accounts (account_id, name, currency) VALUES (3005, 'Erin', 'EUR'), (3006, 'Frank', 'EUR'), (3007, 'Grace', 'EUR')");
     run("INSERT INTO rating.subscriptions (account_id, tariff_id, valid_from)
-         SELECT a, 1001, '2026-01-01 00:00+00' FROM unnest(ARRAY[3003, 3005, 3006]) a");
+         SELECT a, 1001, '2026-01-01 00:00+00' FROM unnest(ARRAY[3003, 3005, 3006, 3007]) a");
     run("UPDATE rating.accounts SET credit_limit = 1000 WHERE account_id = 3001");
-    run("SELECT rating.close_period(a, '2026-04-01 00:00+00') FROM unnest(ARRAY[3001, 3002, 3003, 3005, 3006]) a");
+    run("SELECT rating.close_period(a, '2026-04-01 00:00+00') FROM unnest(ARRAY[3001, 3002, 3003, 3005, 3006, 3007]) a");
     let settings = "SELECT current_setting('work_mem') || ' ' || current_setting('jit')";
     let settings_before = text(settings);
     let rows = "SELECT {account}, (ARRAY['voice', 'sms', 'data'])[g % 3 + 1], g * 7 % 100,
                        '2026-03-31 22:30+00'::timestamptz + g * interval '1 hour',
                        CASE WHEN g % 2 = 0 THEN '+44' || g END
                   FROM generate_series(1, 40) g ORDER BY g";
-    let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) ";
+    let columns = "account_id, service, quantity, occurred_at, destination";
+    let insert = format!("INSERT INTO rating.usage ({columns}) ");
     // Posted by rating.post_usage() itself, by account: 3002, twenty
     // statements of one row, then ten of two; 3005 and 3006, forty
-    // statements of a row of each. 3003: one statement of its forty rows
-    // and 961 of 3004, posted by the plain set-based statement. 3001:
-    // forty rows, handed to rating.post_usage_charges() for its spending
-    // floor.
+    // statements of a row of each. In two passes: 3003, one statement of
+    // its forty rows and 961 of 3004. By the set-based statement: 3007, one
+    // statement of its forty rows and 961 of 3004 inserted against the order
+    // of their usage ids. 3001: forty rows, handed to
+    // rating.post_usage_charges() for its spending floor.
     let direct_rows = rows.replace("{account}", "3002");
     for g in 0..20 {
         run(&format!("{insert} {direct_rows} OFFSET {g} LIMIT 1"));
@@ -225,10 +227,17 @@ fn every_posting_path_writes_the_same_entries() {
             rows.replace("{account}", "3006")
         ));
     }
+    let filler = "SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 961)";
     run(&format!(
-        "{insert} SELECT * FROM ({}) carol
-         UNION ALL SELECT 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 961)",
+        "{insert} SELECT * FROM ({}) carol UNION ALL {filler}",
         rows.replace("{account}", "3003")
+    ));
+    run(&format!(
+        "INSERT INTO rating.usage (usage_id, {columns}) OVERRIDING SYSTEM VALUE
+         SELECT * FROM ({}) grace
+         UNION ALL SELECT 1000100000 + g, 3004, 'voice', 60, '2026-03-31 22:30+00', NULL FROM generate_series(1, 961) g",
+        rows.replace("{account}", "1000000000 + g, 3007")
+            .replace("ORDER BY g", "ORDER BY g DESC")
     ));
     run(&format!("{insert} {}", rows.replace("{account}", "3001")));
     let direct = charge_entries(3002);
@@ -236,7 +245,7 @@ fn every_posting_path_writes_the_same_entries() {
     // 7 sms at 0.05, late; then 14 MB of data at 0.01 to +442, on time.
     assert!(direct.starts_with("1|charge|-0.35|EUR|sms, quantity 7|f|t|0\n2|charge|-0.14|EUR|data to +442, quantity 14|f|f|1\n"), "{direct}");
     let balance = |account: i64| text(&format!("SELECT balance::text FROM rating.balances WHERE account_id = {account}"));
-    for account in [3005, 3006, 3003, 3001] {
+    for account in [3005, 3006, 3003, 3007, 3001] {
         assert_eq!(direct, charge_entries(account), "account {account}");
         assert_eq!(balance(3002), balance(account), "account {account}");
     }
@@ -284,6 +293,71 @@ fn a_statement_of_one_account_numbers_its_entries_in_usage_order() {
         "1:9001:-0.05 2:9002:-0.10 3:9003:-0.15"
     );
     assert_eq!(text("SELECT balance::text FROM rating.balances WHERE account_id = 3002"), "-0.30");
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_large_statement_numbers_its_entries_in_usage_order_however_inserted() {
+    fixture();
+    // 1,001 rows of one account in the order of their usage ids, then
+    // 1,001 inserted in the opposite order: each numbered by usage id.
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 3002, 'sms', g, '2026-03-01 10:00+00' FROM generate_series(1, 1001) g");
+    run("INSERT INTO rating.usage (account_id, usage_id, service, quantity, occurred_at) OVERRIDING SYSTEM VALUE
+         SELECT 3002, 1000000000 + g, 'sms', g, '2026-03-01 10:00+00' FROM generate_series(1001, 1, -1) g");
+    assert_eq!(
+        one::<i64>("SELECT count(*) FROM (SELECT entry_no, row_number() OVER (ORDER BY usage_id) AS nth
+                                             FROM rating.ledger WHERE account_id = 3002) e
+                     WHERE entry_no = nth"),
+        2002
+    );
+    // One SMS, then 1,001, in each statement.
+    assert_eq!(
+        text("SELECT string_agg(entry_no || ':' || amount, ' ' ORDER BY entry_no)
+                FROM rating.ledger WHERE account_id = 3002 AND entry_no IN (1, 1001, 1002, 2002)"),
+        "1:-0.05 1001:-50.05 1002:-0.05 2002:-50.05"
+    );
+    assert_eq!(
+        text("SELECT string_agg(usage_id::text, ' ' ORDER BY entry_no) FROM rating.ledger WHERE account_id = 3002 AND entry_no IN (1002, 2002)"),
+        "1000000001 1000001001"
+    );
+    assert_eq!(one::<i64>("SELECT last_entry_no FROM rating.balances WHERE account_id = 3002"), 2002);
+    assert_books_balance();
+}
+
+#[pg_test]
+fn a_large_statement_is_handed_over_for_a_floor_a_reservation_or_an_alert() {
+    fixture();
+    let sms = |account: i64, rows: i64| {
+        format!("SELECT {account}, 'sms', 1, now(), NULL::bigint FROM generate_series(1, {rows})")
+    };
+    let insert = "INSERT INTO rating.usage (account_id, service, quantity, occurred_at, reservation_id)";
+    let balance = |account: i64| text(&format!("SELECT balance::text FROM rating.balances WHERE account_id = {account}"));
+    // A spending floor: 1,001 SMS (50.05) of a prepaid 50.00 are refused
+    // whole, 1,000 posted.
+    run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
+    run("SELECT rating.post_payment(3002, 50.00, 'topup-1')");
+    let refused = error_of(&format!("{insert} {}", sms(3002, 1001)));
+    assert!(refused.starts_with("RT001: usage would take account 3002 below its spending floor"), "{refused}");
+    run(&format!("{insert} {} UNION ALL {}", sms(3001, 1000), sms(3002, 1000)));
+    assert_eq!((balance(3001), balance(3002)), ("-50.00".into(), "0.00".into()));
+    // A reservation, drawn on by one row of 1,002.
+    run("SELECT rating.post_payment(3002, 1.00, 'topup-2')");
+    let reservation = one::<i64>("SELECT reservation_id FROM rating.reserve(3002, 0.60, 'session-1')");
+    run(&format!(
+        "{insert} {} UNION ALL SELECT 3002, 'voice', 61, now(), {reservation}",
+        sms(3001, 1001)
+    ));
+    assert_eq!(text("SELECT consumed::text FROM rating.reservations WHERE account_id = 3002"), "0.24");
+    assert_eq!((balance(3001), balance(3002)), ("-100.05".into(), "0.76".into()));
+    // An alert threshold, crossed by 1,001 rows.
+    run("INSERT INTO rating.alert_thresholds (account_id, threshold) VALUES (3001, -100.10)");
+    run(&format!("{insert} {}", sms(3001, 1001)));
+    assert_eq!(
+        text("SELECT string_agg(concat_ws(':', account_id, threshold, direction, balance_before, balance_after), ',') FROM rating.alerts"),
+        "3001:-100.10:down:-100.05:-150.10"
+    );
+    assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 4003);
     assert_books_balance();
 }
 

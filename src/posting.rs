@@ -1,28 +1,30 @@
 //! AFTER INSERT statement trigger on `rating.usage`: posts the statement's
 //! rated rows to the ledger and moves the balances.
 //!
-//! Three ways, by what the statement holds:
-//! - up to a thousand rows, such as a mediation system's single-row INSERT,
-//!   none drawing on a reservation, for accounts without a spending floor:
-//!   posted here by account, with the table access method's calls where the
-//!   tables are as the extension made them (`direct_posting`); otherwise,
-//!   for one account, with one kept statement that moves (and so locks) the
-//!   balance and inserts the entries (sql/queries/post_direct_charge.sql for
-//!   one row, sql/queries/post_account_charges.sql for more), and for
-//!   several as a larger statement;
-//! - other statements with no row drawing on a reservation, for accounts
-//!   without a spending floor (the common batch): one set-based statement,
+//! Where no row draws on a reservation and no account has a spending floor,
+//! the rows are posted here, with the table access method's calls, where
+//! the tables are as the extension made them (`direct_posting`): up to a
+//! thousand rows, such as a mediation system's single-row INSERT, read
+//! once and held by account; larger statements in two passes over the
+//! transition table. Otherwise (a table changed by hand, an alert
+//! threshold, a balance not lockable as read, rows not in usage order):
+//! - one account of a small statement: one kept statement that moves (and
+//!   so locks) the balance and inserts the entries
+//!   (sql/queries/post_direct_charge.sql for one row,
+//!   sql/queries/post_account_charges.sql for more);
+//! - any other statement: one set-based statement,
 //!   sql/queries/post_plain_charges.sql, with a kept plan per order of
-//!   magnitude of the statement's size;
-//! - the rest (a reservation to draw on, a floor to check): the PL/pgSQL
-//!   `rating.post_usage_charges()`, run in this trigger's place with the
-//!   same trigger call.
+//!   magnitude of the statement's size.
 //!
-//! All three write the same entries (pgrx-tests/posting.rs compares them).
+//! The rest (a reservation to draw on, a floor to check) goes to the
+//! PL/pgSQL `rating.post_usage_charges()`, run in this trigger's place with
+//! the same trigger call.
+//!
+//! Every path writes the same entries (pgrx-tests/posting.rs compares them).
 
 use crate::catalog;
 use crate::deformed::Deformed;
-use crate::direct_posting;
+use crate::direct_posting::{self, streamed::Outcome};
 use crate::errors::{raise, report_internal, unposted_charges};
 use crate::plans::{
     kept, kept_for_rows, INT8, INT8_ARRAY, NUMERIC, NUMERIC_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
@@ -63,9 +65,8 @@ enum Posting {
     /// a reservation, by account in `account_id` order, each account's in
     /// `usage_id` order.
     Accounts(Vec<(i64, Vec<Charge>)>),
-    /// By the set-based plain statement, unless an account has a spending
-    /// floor or a row draws on a reservation.
-    SetBased,
+    /// A large statement, read twice by `direct_posting::streamed`.
+    Large,
     /// A row draws on a reservation: by `rating.post_usage_charges()`.
     Reserved,
 }
@@ -85,19 +86,23 @@ fn post_unless_reserved_or_floored(data: &pg_sys::TriggerData) -> bool {
     match posting(data) {
         Posting::Nothing => true,
         Posting::Accounts(accounts) => post_accounts(data, accounts),
-        Posting::SetBased => post_plain_statement(data),
+        Posting::Large => match direct_posting::streamed::post(data) {
+            Outcome::Posted => true,
+            Outcome::Reserved => false,
+            Outcome::NotHere => post_plain_statement(data),
+        },
         Posting::Reserved => false,
     }
 }
 
-/// Statements of up to this many rows are read here, their charges held in
-/// memory, and posted by account; a larger one goes set-based without being
-/// read twice.
+/// Statements of up to this many rows are read once, their charges held in
+/// memory, and posted by account; a larger one is read twice, holding only
+/// what each account needs.
 const MOST_ROWS_READ_HERE: i64 = 1000;
 
 fn posting(data: &pg_sys::TriggerData) -> Posting {
     if !has_at_most(data.tg_newtable, MOST_ROWS_READ_HERE) {
-        return Posting::SetBased;
+        return Posting::Large;
     }
     let at = usage_columns::of(data.tg_relation);
     let mut accounts: BTreeMap<i64, Vec<Charge>> = BTreeMap::new();
@@ -130,12 +135,12 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
     }
 }
 
-fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
+pub fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
     at.status
         .is_none_or(|status| column::<String>(row, status).as_deref() == Some("rated"))
 }
 
-fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
+pub fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     Charge {
         account_id: required(row, at.account_id, "account_id"),
         usage_id: required(row, at.usage_id, "usage_id"),
@@ -150,26 +155,31 @@ fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
 
 /// Posts a small statement's charges, or returns false when an account has
 /// a spending floor to check, which only `rating.post_usage_charges()` does.
-///
-/// The floor is asked of each account as the rating trigger cached it, not
-/// of its row: a floor set in this transaction has already dropped it, and
-/// one committed by another session while this statement ran may apply or
-/// not, as it may when the row is read (the account row is not locked).
 fn post_accounts(data: &pg_sys::TriggerData, accounts: Vec<(i64, Vec<Charge>)>) -> bool {
-    let floored = |account_id: i64| {
-        !catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor)
-    };
-    if accounts.iter().any(|(account_id, _)| floored(*account_id)) {
+    if !accounts
+        .iter()
+        .all(|(account_id, _)| has_no_spending_floor(*account_id))
+    {
         // The set-based statement finds the floor too, and hands over.
         return accounts.len() > 1 && post_plain_statement(data);
     }
-    if direct_posting::post(&accounts) {
+    if direct_posting::by_account::post(&accounts) {
         return true;
     }
     match accounts.as_slice() {
         [(account_id, charges)] => post_one_account(*account_id, charges),
         _ => post_plain_statement(data),
     }
+}
+
+/// Whether the account has no spending floor to check.
+///
+/// The floor is asked of the account as the rating trigger cached it, not
+/// of its row: a floor set in this transaction has already dropped it, and
+/// one committed by another session while this statement ran may apply or
+/// not, as it may when the row is read (the account row is not locked).
+pub fn has_no_spending_floor(account_id: i64) -> bool {
+    catalog::account(account_id).is_ok_and(|account| !account.has_spending_floor)
 }
 
 /// Posts one account's charges with a kept statement; false if the account

@@ -110,6 +110,11 @@ impl Slot {
         }
     }
 
+    /// The address of the row held.
+    pub fn tid(&self) -> pg_sys::ItemPointerData {
+        unsafe { (*self.0).tts_tid }
+    }
+
     fn natts(&self) -> usize {
         unsafe { (*(*self.0).tts_tupleDescriptor).natts as usize }
     }
@@ -162,6 +167,21 @@ pub fn lock_latest(
     Some(slot)
 }
 
+/// The version at `tid`, which this transaction holds locked: the latest.
+pub fn fetch_locked(table: &Opened, tid: pg_sys::ItemPointerData) -> Option<Slot> {
+    let slot = Slot::of(table);
+    let mut tid = tid;
+    let found = unsafe {
+        pg_sys::table_tuple_fetch_row_version(
+            table.relation(),
+            &mut tid,
+            &raw mut pg_sys::SnapshotAnyData,
+            slot.0,
+        )
+    };
+    found.then_some(slot)
+}
+
 /// Writes the next version of the row `current` holds locked, with
 /// `changes`, and its index entries if it left its page.
 pub fn update(
@@ -198,24 +218,49 @@ pub fn update(
 /// Inserts `rows` (the columns not named are NULL), with their index
 /// entries.
 pub fn insert(table: &Opened, rows: impl Iterator<Item = Vec<(AttrNumber, Option<Datum>)>>) {
-    let row = Slot::of(table);
-    let natts = row.natts();
-    let mut indexes = IndexWriter::open(table);
+    let mut inserter = Inserter::open(table);
     for values in rows {
+        inserter.insert(&values);
+    }
+}
+
+/// Inserts rows into one table, one at a time.
+pub struct Inserter {
+    relation: pg_sys::Relation,
+    row: Slot,
+    natts: usize,
+    indexes: IndexWriter,
+}
+
+impl Inserter {
+    pub fn open(table: &Opened) -> Self {
+        let row = Slot::of(table);
+        Inserter {
+            relation: table.relation(),
+            natts: row.natts(),
+            row,
+            indexes: IndexWriter::open(table),
+        }
+    }
+
+    /// Inserts a row of `values` (the columns not named are NULL), with its
+    /// index entries.
+    pub fn insert(&mut self, values: &[(AttrNumber, Option<Datum>)]) {
+        let row = self.row.0;
         unsafe {
-            pg_sys::ExecClearTuple(row.0);
-            std::slice::from_raw_parts_mut((*row.0).tts_isnull, natts).fill(true);
-            row.set(&values);
-            pg_sys::ExecStoreVirtualTuple(row.0);
+            pg_sys::ExecClearTuple(row);
+            std::slice::from_raw_parts_mut((*row).tts_isnull, self.natts).fill(true);
+            self.row.set(values);
+            pg_sys::ExecStoreVirtualTuple(row);
             pg_sys::table_tuple_insert(
-                table.relation(),
-                row.0,
+                self.relation,
+                row,
                 pg_sys::GetCurrentCommandId(true),
                 0,
                 std::ptr::null_mut(),
             );
         }
-        indexes.insert(&row, false);
+        self.indexes.insert(&self.row, false);
     }
 }
 
@@ -251,6 +296,12 @@ impl IndexWriter {
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
             );
+            // As the executor does before each row: what the partial
+            // indexes' predicates allocated is freed.
+            let per_row = (*self.estate).es_per_tuple_exprcontext;
+            if !per_row.is_null() {
+                pg_sys::MemoryContextReset((*per_row).ecxt_per_tuple_memory);
+            }
         }
     }
 }

@@ -512,6 +512,25 @@ fn a_single_row_posts_after_a_balance_moved_while_it_waited_or_refuses_by_its_sn
     early.batch_execute("ROLLBACK").unwrap();
     assert_eq!(entries(&mut holder), "1:-0.05 2:-0.05 3:-0.05 4:-0.05");
     assert_eq!(balance_cents(&mut holder, 3001), -20);
+
+    // A large statement, posted in two passes, refuses the same way.
+    early
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+        .unwrap();
+    holder.batch_execute(sms).unwrap();
+    let large = early
+        .batch_execute(
+            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+             SELECT 3001, 'sms', 1, now() FROM generate_series(1, 1001)",
+        )
+        .expect_err("a balance moved after the snapshot");
+    assert_eq!(
+        large.code(),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE),
+        "{large}"
+    );
+    early.batch_execute("ROLLBACK").unwrap();
+    assert_eq!(balance_cents(&mut holder, 3001), -25);
     assert_books_balance(&mut holder);
 }
 
@@ -961,16 +980,21 @@ fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
     let database = TestDatabase::create("client_lock_wait");
     let mut client = database.connect();
     let cases = [
-        ("direct", "", "(3001, 'sms', 1, now())"),
+        ("direct", "", "VALUES (3001, 'sms', 1, now())"),
         (
             "plain",
             "",
-            "(3001, 'sms', 1, now()), (3001, 'sms', 2, now()), (3002, 'sms', 1, now())",
+            "VALUES (3001, 'sms', 1, now()), (3001, 'sms', 2, now()), (3002, 'sms', 1, now())",
+        ),
+        (
+            "in two passes",
+            "",
+            "SELECT 3001 + g % 2, 'sms', 1, now() FROM generate_series(1, 1002) g",
         ),
         (
             "with a spending floor",
             "UPDATE rating.accounts SET credit_limit = 1000 WHERE account_id = 3002",
-            "(3001, 'sms', 1, now()), (3002, 'sms', 1, now()), (3002, 'sms', 2, now())",
+            "VALUES (3001, 'sms', 1, now()), (3002, 'sms', 1, now()), (3002, 'sms', 2, now())",
         ),
     ];
     for (path, setup, rows) in cases {
@@ -982,16 +1006,15 @@ fn an_insert_that_waited_for_a_balance_posts_on_what_was_committed_meanwhile() {
                 "SELECT rating.post_payment(3001, 1.00, 'wait-{path}')"
             ))
             .unwrap();
-        let insert = format!(
-            "INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES {rows}"
-        );
+        let insert =
+            format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) {rows}");
         after_waiting_for(&database, payment, insert, &format!("{path}: the INSERT"))
             .unwrap_or_else(|e| panic!("{path}: {e}"));
         assert_books_balance(&mut client);
     }
-    // Three payments of 1.00; five SMS at 0.05 on 3001, four on 3002.
-    assert_eq!(balance_cents(&mut client, 3001), 300 - 5 * SMS_CENTS);
-    assert_eq!(balance_cents(&mut client, 3002), -4 * SMS_CENTS);
+    // Four payments of 1.00; 506 SMS at 0.05 on 3001, 505 on 3002.
+    assert_eq!(balance_cents(&mut client, 3001), 400 - 506 * SMS_CENTS);
+    assert_eq!(balance_cents(&mut client, 3002), -505 * SMS_CENTS);
 }
 
 /// A database of its own where account 3001 holds a reservation of 1.00.
