@@ -44,6 +44,24 @@ impl<'t> Deformed<'t> {
         deformed
     }
 
+    /// The row a slot holds, taken apart by the slot itself: a minimal
+    /// tuple (a transition table's) read with no heap tuple formed from it.
+    ///
+    /// # Safety
+    /// `slot` holds a row, which must outlive this.
+    pub unsafe fn of_slot(slot: *mut pg_sys::TupleTableSlot) -> Self {
+        unsafe {
+            pg_sys::slot_getallattrs(slot);
+            let columns = (*(*slot).tts_tupleDescriptor).natts as usize;
+            Deformed {
+                tupdesc: (*slot).tts_tupleDescriptor,
+                values: std::slice::from_raw_parts((*slot).tts_values, columns).to_vec(),
+                nulls: std::slice::from_raw_parts((*slot).tts_isnull, columns).to_vec(),
+                tuple: PhantomData,
+            }
+        }
+    }
+
     fn index(&self, column: usize) -> Result<usize, TryFromDatumError> {
         column
             .checked_sub(1)

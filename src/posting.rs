@@ -137,7 +137,7 @@ fn posting(data: &pg_sys::TriggerData) -> Posting {
 
 pub fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
     at.status
-        .is_none_or(|status| column::<String>(row, status).as_deref() == Some("rated"))
+        .is_none_or(|status| column::<&str>(row, status) == Some("rated"))
 }
 
 pub fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {

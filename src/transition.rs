@@ -49,9 +49,7 @@ pub fn for_each_row(
         pg_sys::tuplestore_rescan(store);
         let slot = pg_sys::MakeSingleTupleTableSlot(tupdesc, &pg_sys::TTSOpsMinimalTuple);
         while pg_sys::tuplestore_gettupleslot(store, true, false, slot) {
-            let mut copied = false;
-            let tuple = pg_sys::ExecFetchSlotHeapTuple(slot, false, &mut copied);
-            let row = Deformed::new(tuple, tupdesc);
+            let row = Deformed::of_slot(slot);
             if !visit(&row) {
                 break;
             }
