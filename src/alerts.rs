@@ -13,8 +13,8 @@
 use crate::deformed::column_named;
 use crate::errors::{raise, report_internal};
 use crate::index_scan::{
-    attribute, column, for_each_match, open_settled, rating_relation, valid_index, KeptLayout,
-    Opened, Snapshot,
+    attribute, column, open_settled, rating_relation, valid_index, KeptLayout, KeyLookup, Opened,
+    Snapshot,
 };
 use crate::transition::{for_each_row, has_at_most, rust_or_plpgsql_trigger};
 use pgrx::datum::FromDatum;
@@ -91,28 +91,24 @@ fn balances(
     balances
 }
 
-/// The account's thresholds, or `Err` when they cannot be read by index (no
-/// such index, or a threshold that is not a number).
+/// The thresholds' index, opened once per statement.
+fn lookup<'a>(thresholds: &'a Opened, layout: &Layout, snapshot: &'a Snapshot) -> KeyLookup<'a> {
+    KeyLookup::open(thresholds, layout.by_account, layout.account_id, snapshot)
+}
+
+/// The account's thresholds, or `Err` when one is not a number.
 fn thresholds_of(
-    thresholds: &Opened,
+    by_account: &mut KeyLookup<'_>,
     layout: &Layout,
     account_id: i64,
-    snapshot: &Snapshot,
 ) -> Result<Vec<AnyNumeric>, ()> {
     let mut found = Vec::new();
-    for_each_match(
-        thresholds,
-        layout.by_account,
-        layout.account_id,
-        account_id,
-        snapshot,
-        |tuple, tupdesc| {
-            attribute(tuple, tupdesc, layout.threshold)
-                .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) })
-                .map(|threshold| found.push(threshold))
-                .ok_or(())
-        },
-    )?;
+    by_account.for_each(account_id, |tuple, tupdesc| {
+        attribute(tuple, tupdesc, layout.threshold)
+            .and_then(|datum| unsafe { AnyNumeric::from_datum(datum, false) })
+            .map(|threshold| found.push(threshold))
+            .ok_or(())
+    })?;
     Ok(found)
 }
 
@@ -122,8 +118,9 @@ pub fn any_account_watched(accounts: impl IntoIterator<Item = i64>) -> Option<bo
     let (layout, thresholds) =
         open_settled(&LAYOUT, resolve, |layout| Opened::table(layout.thresholds))?;
     let snapshot = Snapshot::take();
+    let mut by_account = lookup(&thresholds, &layout, &snapshot);
     for account_id in accounts {
-        if !thresholds_of(&thresholds, &layout, account_id, &snapshot)
+        if !thresholds_of(&mut by_account, &layout, account_id)
             .ok()?
             .is_empty()
         {
@@ -142,11 +139,12 @@ fn any_threshold_crossed(data: &pg_sys::TriggerData) -> bool {
         return true;
     };
     let snapshot = Snapshot::take();
+    let mut by_account = lookup(&thresholds, &layout, &snapshot);
     // Most moved balances have no threshold: each account's thresholds are
     // read once, and the balances as numbers only if some account has any.
     let mut watched: Vec<(usize, Vec<AnyNumeric>)> = Vec::new();
     for (at, account_id) in moved_accounts(data).into_iter().enumerate() {
-        let Ok(found) = thresholds_of(&thresholds, &layout, account_id, &snapshot) else {
+        let Ok(found) = thresholds_of(&mut by_account, &layout, account_id) else {
             return true;
         };
         if !found.is_empty() {

@@ -12,6 +12,7 @@
 //! changed by hand) falls back to SQL.
 
 use crate::catalog::invalidation;
+use crate::errors::{raise, report_internal};
 use pgrx::pg_sys::{self, AttrNumber, Oid};
 use std::cell::Cell;
 use std::ffi::CStr;
@@ -130,32 +131,96 @@ pub fn for_each_match<E>(
     key_column: AttrNumber,
     key: i64,
     snapshot: &Snapshot,
-    mut visit: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<(), E>,
+    visit: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<(), E>,
 ) -> Result<(), E> {
-    unsafe {
-        let mut scan_key = std::mem::zeroed::<pg_sys::ScanKeyData>();
-        pg_sys::ScanKeyInit(
-            &mut scan_key,
-            key_column,
-            pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
-            pg_sys::Oid::from(pg_sys::F_INT8EQ),
-            pg_sys::Datum::from(key),
-        );
-        let scan = pg_sys::systable_beginscan(table.0, index, true, snapshot.0, 1, &mut scan_key);
-        let tupdesc = (*table.0).rd_att;
-        let mut outcome = Ok(());
-        loop {
-            let tuple = pg_sys::systable_getnext(scan);
-            if tuple.is_null() {
-                break;
-            }
-            outcome = visit(tuple, tupdesc);
-            if outcome.is_err() {
-                break;
+    KeyLookup::open(table, index, key_column, snapshot).for_each(key, visit)
+}
+
+/// An index scan of `table` by its int8 column `key_column`, started once
+/// and restarted for each key: a caller that looks up one key per account
+/// of a statement pays for starting and ending the scan once.
+pub struct KeyLookup<'a> {
+    table: &'a Opened,
+    index: pg_sys::Relation,
+    /// The key's column among the index's.
+    index_column: AttrNumber,
+    scan: pg_sys::IndexScanDesc,
+    slot: *mut pg_sys::TupleTableSlot,
+}
+
+impl<'a> KeyLookup<'a> {
+    /// Raises an internal error if `key_column` is not one of `index`'s.
+    pub fn open(
+        table: &'a Opened,
+        index: Oid,
+        key_column: AttrNumber,
+        snapshot: &'a Snapshot,
+    ) -> Self {
+        unsafe {
+            let index = pg_sys::index_open(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+            let keys = &(*(*index).rd_index).indkey;
+            let index_column = keys
+                .values
+                .as_slice(keys.dim1 as usize)
+                .iter()
+                .position(|&attnum| attnum == key_column)
+                .map(|at| at as AttrNumber + 1);
+            let Some(index_column) = index_column else {
+                pg_sys::index_close(index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+                raise(report_internal(format!(
+                    "column {key_column} is not in the index read by key"
+                )));
+            };
+            KeyLookup {
+                table,
+                index,
+                index_column,
+                scan: pg_sys::index_beginscan(table.0, index, snapshot.0, 1, 0),
+                slot: pg_sys::table_slot_create(table.0, std::ptr::null_mut()),
             }
         }
-        pg_sys::systable_endscan(scan);
-        outcome
+    }
+
+    /// Calls `visit` with every row whose key column equals `key`, until
+    /// `visit` fails. The tuple is the one in the table's buffer, valid
+    /// until the next row.
+    pub fn for_each<E>(
+        &mut self,
+        key: i64,
+        mut visit: impl FnMut(pg_sys::HeapTuple, pg_sys::TupleDesc) -> Result<(), E>,
+    ) -> Result<(), E> {
+        unsafe {
+            let mut scan_key = std::mem::zeroed::<pg_sys::ScanKeyData>();
+            pg_sys::ScanKeyInit(
+                &mut scan_key,
+                self.index_column,
+                pg_sys::BTEqualStrategyNumber as pg_sys::StrategyNumber,
+                pg_sys::Oid::from(pg_sys::F_INT8EQ),
+                pg_sys::Datum::from(key),
+            );
+            pg_sys::index_rescan(self.scan, &mut scan_key, 1, std::ptr::null_mut(), 0);
+            let tupdesc = (*self.table.0).rd_att;
+            while pg_sys::index_getnext_slot(
+                self.scan,
+                pg_sys::ScanDirection::ForwardScanDirection,
+                self.slot,
+            ) {
+                let mut copied = false;
+                let tuple = pg_sys::ExecFetchSlotHeapTuple(self.slot, false, &mut copied);
+                visit(tuple, tupdesc)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Drop for KeyLookup<'_> {
+    fn drop(&mut self) {
+        unsafe {
+            pg_sys::index_endscan(self.scan);
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            pg_sys::index_close(self.index, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        }
     }
 }
 

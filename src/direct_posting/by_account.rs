@@ -2,6 +2,7 @@
 //! account, posted account by account.
 
 use super::{entry_amount, numeric, LockedBalance, Tables};
+use crate::index_scan::KeyLookup;
 use crate::posting::Charge;
 use crate::table_access;
 use pgrx::pg_sys::{self, Datum};
@@ -15,13 +16,15 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
     };
     // Every balance is locked, in account order as the other paths lock
     // them, and every entry numbered and checked, before anything is written.
+    let mut balances_by_account = tables.balance_lookup();
     let mut postings = Vec::with_capacity(accounts.len());
     for (account_id, charges) in accounts {
-        match lock_and_number(&tables, *account_id, charges) {
+        match lock_and_number(&tables, &mut balances_by_account, *account_id, charges) {
             Some(posting) => postings.push(posting),
             None => return false,
         }
     }
+    drop(balances_by_account);
     if !Tables::none_watched(accounts.iter().map(|(account_id, _)| *account_id)) {
         return false;
     }
@@ -53,10 +56,11 @@ struct AccountPosting<'a> {
 /// the balance cannot be locked as read.
 fn lock_and_number<'a>(
     tables: &Tables,
+    balances_by_account: &mut KeyLookup<'_>,
     account_id: i64,
     charges: &'a [Charge],
 ) -> Option<AccountPosting<'a>> {
-    let locked = tables.lock_balance(account_id)?;
+    let locked = tables.lock_balance(balances_by_account, account_id)?;
     let mut entries = Vec::with_capacity(charges.len());
     let mut entry_no = locked.last_entry_no;
     let mut moved = locked.balance;

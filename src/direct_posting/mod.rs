@@ -29,8 +29,7 @@ pub mod streamed;
 
 use crate::alerts::any_account_watched;
 use crate::index_scan::{
-    column, for_each_match, open_settled, rating_relation, valid_index, KeptLayout, Opened,
-    Snapshot,
+    column, open_settled, rating_relation, valid_index, KeptLayout, KeyLookup, Opened, Snapshot,
 };
 use crate::ledger_check::{refuse_malformed, LedgerEntry};
 use crate::posting::Charge;
@@ -147,23 +146,31 @@ impl Tables {
         })
     }
 
-    /// The account's balance row, found by key and locked at the version an
-    /// UPDATE would move; None if there is none, or if the version seen is
-    /// not the latest in REPEATABLE READ.
-    fn lock_balance(&self, account_id: i64) -> Option<LockedBalance> {
+    /// Finds balance rows by account, for [`Tables::lock_balance`].
+    fn balance_lookup(&self) -> KeyLookup<'_> {
         let layout = &self.layout;
-        let mut seen = None;
-        let _ = for_each_match(
+        KeyLookup::open(
             &self.balances,
             layout.balances_by_account,
             layout.balance_account,
-            account_id,
             &self.snapshot,
-            |tuple, _| {
-                seen = Some(unsafe { (*tuple).t_self });
-                Err(())
-            },
-        );
+        )
+    }
+
+    /// The account's balance row, found by key and locked at the version an
+    /// UPDATE would move; None if there is none, or if the version seen is
+    /// not the latest in REPEATABLE READ.
+    fn lock_balance(
+        &self,
+        balances_by_account: &mut KeyLookup<'_>,
+        account_id: i64,
+    ) -> Option<LockedBalance> {
+        let layout = &self.layout;
+        let mut seen = None;
+        let _ = balances_by_account.for_each(account_id, |tuple, _| {
+            seen = Some(unsafe { (*tuple).t_self });
+            Err(())
+        });
         let row = table_access::lock_latest(&self.balances, seen?, &self.snapshot)?;
         let still_the_account = row
             .value(layout.balance_account)

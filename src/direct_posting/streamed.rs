@@ -12,6 +12,7 @@
 
 use super::{entry_amount, numeric, Tables};
 use crate::errors::{raise, report_internal};
+use crate::index_scan::KeyLookup;
 use crate::numeric::{numeric_datum, NumericAsDecimal};
 use crate::posting::{has_no_spending_floor, is_rated, read_charge};
 use crate::table_access::{fetch_locked, Inserter};
@@ -43,7 +44,7 @@ struct Sum {
 struct Account {
     account_id: i64,
     balance_at: ItemPointerData,
-    /// Moved by the account's charges, palloc'd for the statement.
+    /// Moved by the account's charges.
     moved: Datum,
     invoiced_through: Option<i64>,
     /// The number of the entry written last, then of the last one.
@@ -63,28 +64,23 @@ pub fn post(data: &pg_sys::TriggerData) -> Outcome {
     let Some(tables) = Tables::open() else {
         return Outcome::NotHere;
     };
-    // Freed after each account and each row.
-    let mut per_row = PgMemoryContexts::new("pg_rating posting");
     // Every balance is locked, in account order as the other paths lock
-    // them, before anything is written.
+    // them, before anything is written. (Not in a context freed per account:
+    // the index scan, kept across accounts, may allocate as it goes.)
+    let mut balances_by_account = tables.balance_lookup();
     let mut accounts = Vec::with_capacity(sums.len());
     for (account_id, sum) in sums {
-        let locked = unsafe { per_row.switch_to(|_| lock(&tables, account_id, &sum)) };
-        let Some(account) = locked else {
-            return Outcome::NotHere;
-        };
-        accounts.push(Account {
-            // Out of the per-row context, before it is reset.
-            moved: Datum::from(unsafe {
-                pg_sys::pg_detoast_datum_copy(account.moved.cast_mut_ptr())
-            }),
-            ..account
-        });
-        unsafe { per_row.reset() };
+        match lock(&tables, &mut balances_by_account, account_id, &sum) {
+            Some(account) => accounts.push(account),
+            None => return Outcome::NotHere,
+        }
     }
+    drop(balances_by_account);
     if !Tables::none_watched(accounts.iter().map(|account| account.account_id)) {
         return Outcome::NotHere;
     }
+    // Freed after each account and each row.
+    let mut per_row = PgMemoryContexts::new("pg_rating posting");
     for account in &accounts {
         unsafe {
             per_row.switch_to(|_| {
@@ -184,10 +180,15 @@ fn add_row(
     Ok(())
 }
 
-/// Locks the account's balance and moves it by the account's total, in
-/// the current memory context; None when it cannot be locked as read.
-fn lock(tables: &Tables, account_id: i64, sum: &Sum) -> Option<Account> {
-    let locked = tables.lock_balance(account_id)?;
+/// Locks the account's balance and moves it by the account's total; None
+/// when it cannot be locked as read.
+fn lock(
+    tables: &Tables,
+    balances_by_account: &mut KeyLookup<'_>,
+    account_id: i64,
+    sum: &Sum,
+) -> Option<Account> {
+    let locked = tables.lock_balance(balances_by_account, account_id)?;
     let moved = numeric(
         pg_sys::numeric_sub,
         &[locked.balance, numeric_datum(sum.total)],
