@@ -316,6 +316,30 @@ impl IntoDatum for NumericAsDecimal {
     }
 }
 
+/// A `numeric` column's datum as stored (possibly packed), without the
+/// copy `AnyNumeric` makes, for numeric functions to read.
+pub struct NumericDatum(pub pg_sys::Datum);
+
+impl FromDatum for NumericDatum {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(NumericDatum(datum))
+    }
+}
+
+impl IntoDatum for NumericDatum {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        Some(self.0)
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::NUMERICOID
+    }
+}
+
 pub fn to_numeric(value: Decimal) -> AnyNumeric {
     let datum = numeric_datum(value);
     // AnyNumeric keeps a copy of its own.

@@ -140,7 +140,7 @@ pub fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
         .is_none_or(|status| column::<&str>(row, status) == Some("rated"))
 }
 
-pub fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
+fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
     Charge {
         account_id: required(row, at.account_id, "account_id"),
         usage_id: required(row, at.usage_id, "usage_id"),

@@ -1,7 +1,7 @@
 //! A small statement's charges (up to 1,000 rows), held in memory by
 //! account, posted account by account.
 
-use super::{entry_amount, numeric, LockedBalance, Tables};
+use super::{entry_amount, numeric, EntrySource, LockedBalance, Tables};
 use crate::index_scan::KeyLookup;
 use crate::posting::Charge;
 use crate::table_access;
@@ -36,8 +36,8 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
         tables.move_balance(&posting.locked.row, posting.moved, last_entry_no);
     }
     let rows = postings.iter().flat_map(|posting| {
-        posting.entries.iter().map(|&(entry_no, amount, charge)| {
-            tables.ledger_row(charge, entry_no, amount, posting.locked.invoiced_through)
+        posting.entries.iter().map(|(entry_no, amount, charge)| {
+            tables.ledger_row(charge, *entry_no, *amount, posting.locked.invoiced_through)
         })
     });
     table_access::insert(&tables.ledger, rows);
@@ -49,7 +49,7 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
 struct AccountPosting<'a> {
     locked: LockedBalance,
     moved: Datum,
-    entries: Vec<(i64, Datum, &'a Charge)>,
+    entries: Vec<(i64, Datum, EntrySource<'a>)>,
 }
 
 /// Locks the account's balance and numbers its charges after it; None when
@@ -66,7 +66,8 @@ fn lock_and_number<'a>(
     let mut moved = locked.balance;
     for charge in charges {
         entry_no = entry_no.checked_add(1)?;
-        let amount = entry_amount(charge, entry_no)?;
+        let charge = EntrySource::of(charge)?;
+        let amount = entry_amount(&charge, entry_no)?;
         moved = numeric(pg_sys::numeric_add, &[moved, amount])?;
         entries.push((entry_no, amount, charge));
     }

@@ -39,7 +39,6 @@ use pgrx::fcinfo::direct_function_call_as_datum;
 use pgrx::pg_sys::{self, AttrNumber, Datum, Oid};
 use std::cell::Cell;
 use std::ffi::CStr;
-use std::fmt::Write;
 
 /// The ledger's columns, each of which the entry fills: a column added by
 /// hand, whose default would be skipped, leaves posting to the statement.
@@ -213,21 +212,20 @@ impl Tables {
     /// is `amount`, late if it occurred before `invoiced_through`.
     fn ledger_row(
         &self,
-        charge: &Charge,
+        charge: &EntrySource<'_>,
         entry_no: i64,
         amount: Datum,
         invoiced_through: Option<i64>,
     ) -> LedgerRow {
         // As coalesce(occurred_at < invoiced_through, false): timestamps
         // compare as their integers.
-        let occurred_at = pg_sys::TimestampTz::from(charge.occurred_at);
-        let late = invoiced_through.is_some_and(|through| occurred_at < through);
+        let late = invoiced_through.is_some_and(|through| charge.occurred_at < through);
         let values: [Option<Datum>; LEDGER_COLUMNS.len()] = [
             Some(Datum::from(charge.account_id)),
             Some(Datum::from(entry_no)),
             "charge".into_datum(),
             Some(amount),
-            charge.currency.as_str().into_datum(),
+            charge.currency.into_datum(),
             Some(Datum::from(charge.usage_id)),
             description(charge).as_str().into_datum(),
             None,
@@ -237,6 +235,37 @@ impl Tables {
             Some(self.now),
         ];
         self.layout.ledger_columns.into_iter().zip(values).collect()
+    }
+}
+
+/// What a charge's entry is made of: a held [`Charge`]'s values, or a usage
+/// row's own, read where they lie.
+pub struct EntrySource<'a> {
+    pub account_id: i64,
+    pub usage_id: i64,
+    /// A numeric.
+    pub charge: Datum,
+    /// A numeric.
+    pub quantity: Datum,
+    pub currency: &'a str,
+    pub service: &'a str,
+    pub destination: Option<&'a str>,
+    pub occurred_at: pg_sys::TimestampTz,
+}
+
+impl<'a> EntrySource<'a> {
+    /// The charge's values, its numerics copied into datums.
+    fn of(charge: &'a Charge) -> Option<Self> {
+        Some(EntrySource {
+            account_id: charge.account_id,
+            usage_id: charge.usage_id,
+            charge: charge.charge.clone().into_datum()?,
+            quantity: charge.quantity.clone().into_datum()?,
+            currency: &charge.currency,
+            service: &charge.service,
+            destination: charge.destination.as_deref(),
+            occurred_at: charge.occurred_at.into(),
+        })
     }
 }
 
@@ -251,11 +280,8 @@ struct LockedBalance {
 /// The amount of `charge`'s entry numbered `entry_no` (the charge negated,
 /// a numeric); raises check_violation if the ledger's rules refuse the
 /// entry.
-fn entry_amount(charge: &Charge, entry_no: i64) -> Option<Datum> {
-    let amount = numeric(
-        pg_sys::numeric_uminus,
-        &[charge.charge.clone().into_datum()?],
-    )?;
+fn entry_amount(charge: &EntrySource<'_>, entry_no: i64) -> Option<Datum> {
+    let amount = numeric(pg_sys::numeric_uminus, &[charge.charge])?;
     unsafe {
         refuse_malformed(&LedgerEntry {
             account_id: Some(charge.account_id),
@@ -280,13 +306,21 @@ fn numeric(
 
 /// The entry's description, as the statements write it: service, " to "
 /// and the destination if any, and the quantity as numeric_out shows it.
-fn description(charge: &Charge) -> String {
-    let mut text = charge.service.clone();
-    if let Some(destination) = &charge.destination {
+fn description(charge: &EntrySource<'_>) -> String {
+    let quantity = unsafe {
+        pgrx::direct_function_call::<&CStr>(pg_sys::numeric_out, &[Some(charge.quantity)])
+    };
+    let quantity = quantity.and_then(|text| text.to_str().ok()).unwrap_or("");
+    let mut text = String::with_capacity(
+        charge.service.len() + charge.destination.map_or(0, |d| d.len() + 4) + 11 + quantity.len(),
+    );
+    text.push_str(charge.service);
+    if let Some(destination) = charge.destination {
         text.push_str(" to ");
         text.push_str(destination);
     }
-    let _ = write!(text, ", quantity {}", charge.quantity);
+    text.push_str(", quantity ");
+    text.push_str(quantity);
     text
 }
 

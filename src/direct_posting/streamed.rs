@@ -10,14 +10,16 @@
 //! SYSTEM VALUE); the first pass checks that each account's rows come in
 //! usage order, and leaves any other statement to the set-based one.
 
-use super::{entry_amount, numeric, Tables};
+use super::{entry_amount, numeric, EntrySource, Tables};
+use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
 use crate::index_scan::KeyLookup;
-use crate::numeric::{numeric_datum, NumericAsDecimal};
-use crate::posting::{has_no_spending_floor, is_rated, read_charge};
+use crate::numeric::{numeric_datum, NumericAsDecimal, NumericDatum};
+use crate::posting::{has_no_spending_floor, is_rated};
 use crate::table_access::{fetch_locked, Inserter};
 use crate::transition::for_each_row;
 use crate::usage_columns::{self, column, required, UsageColumns};
+use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys::{self, Datum, ItemPointerData};
 use pgrx::PgMemoryContexts;
 use rust_decimal::Decimal;
@@ -97,7 +99,7 @@ pub fn post(data: &pg_sys::TriggerData) -> Outcome {
         if is_rated(row, &at) {
             unsafe {
                 per_row.switch_to(|_| {
-                    let charge = read_charge(row, &at);
+                    let charge = entry_source(row, &at);
                     let account = account_of(&mut accounts, charge.account_id);
                     account.numbered += 1;
                     let amount = entry_amount(&charge, account.numbered).unwrap_or_else(|| {
@@ -139,7 +141,7 @@ fn sums(data: &pg_sys::TriggerData, at: &UsageColumns) -> Result<BTreeMap<i64, S
 
 fn add_row(
     sums: &mut BTreeMap<i64, Sum>,
-    row: &crate::deformed::Deformed<'_>,
+    row: &Deformed<'_>,
     at: &UsageColumns,
 ) -> Result<(), Outcome> {
     if column::<i64>(row, at.reservation_id).is_some() {
@@ -201,6 +203,20 @@ fn lock(
         numbered: locked.last_entry_no,
         last_entry_no: locked.last_entry_no.checked_add(sum.entries)?,
     })
+}
+
+/// What the row's entry is made of, read where it lies in the row.
+fn entry_source<'r>(row: &'r Deformed<'_>, at: &UsageColumns) -> EntrySource<'r> {
+    EntrySource {
+        account_id: required(row, at.account_id, "account_id"),
+        usage_id: required(row, at.usage_id, "usage_id"),
+        charge: required::<NumericDatum>(row, at.charge, "charge").0,
+        quantity: required::<NumericDatum>(row, at.quantity, "quantity").0,
+        currency: required(row, at.currency, "currency"),
+        service: required(row, at.service, "service"),
+        destination: column(row, at.destination),
+        occurred_at: required::<TimestampWithTimeZone>(row, at.occurred_at, "occurred_at").into(),
+    }
 }
 
 fn account_of(accounts: &mut [Account], account_id: i64) -> &mut Account {
