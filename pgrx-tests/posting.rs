@@ -397,6 +397,17 @@ fn a_statement_for_an_account_without_its_balance_row_is_refused() {
             "credit limit {credit_limit}"
         );
     }
+    // A large statement: locks 3001's balance, finds none for 3002, and
+    // leaves the refusal to the set-based statement.
+    run("UPDATE rating.accounts SET credit_limit = NULL WHERE account_id = 3001");
+    let refused = error_of(
+        "INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 3001 + g % 2, 'sms', 1, '2026-03-01 10:00+00' FROM generate_series(1, 1002) g",
+    );
+    assert_eq!(
+        refused,
+        "23503: 1002 usage rows were rated but only 501 posted: an account lost its balance row during the statement"
+    );
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.usage"), 0);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.ledger"), 0);
 }
