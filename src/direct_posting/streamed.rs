@@ -2,8 +2,8 @@
 //! table: the first sums each account's charges, the second writes each
 //! row's entry. What is held is per account (its total, its balance's
 //! address and its next entry number), never per row, and each row's
-//! values are freed with it: a statement of a million rows on ten accounts
-//! holds what one of ten rows does.
+//! values are freed with it: a million rows of ten accounts hold no more
+//! than ten rows of them.
 //!
 //! Entries are numbered in usage order. A statement inserts its rows in
 //! the order their usage ids were drawn, unless it names them (OVERRIDING
@@ -49,8 +49,10 @@ struct Account {
     /// Moved by the account's charges.
     moved: Datum,
     invoiced_through: Option<i64>,
-    /// The number of the entry written last, then of the last one.
+    /// The number of the account's entry written last (the balance's own
+    /// before the first).
     numbered: i64,
+    /// The number the last entry gets.
     last_entry_no: i64,
 }
 
