@@ -380,7 +380,7 @@ fn a_statement_for_an_account_without_its_balance_row_is_refused() {
                             VALUES (3002, 'sms', 2, '2026-03-01 10:00+00')");
     assert_eq!(
         refused,
-        "23503: 1 usage rows were rated but only 0 posted: an account lost its balance row during the statement"
+        "23503: 1 usage row was rated but only 0 posted: an account lost its balance row during the statement"
     );
     // 3001 without a spending floor (the plain statement posts it), then
     // with one (rating.post_usage_charges() does).

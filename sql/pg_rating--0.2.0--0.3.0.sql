@@ -520,7 +520,8 @@ BEGIN
         -- An account was deleted, with its balance row, after its usage was
         -- rated (or lost the row otherwise): refuse rather than accept usage
         -- that is not on the ledger.
-        RAISE EXCEPTION '% usage rows were rated but only % posted: an account lost its balance row during the statement', outcome.rated, outcome.posted
+        RAISE EXCEPTION '% usage % rated but only % posted: an account lost its balance row during the statement',
+                        outcome.rated, CASE WHEN outcome.rated = 1 THEN 'row was' ELSE 'rows were' END, outcome.posted
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'Was an account deleted meanwhile? Every account needs its row in rating.balances.';
     END IF;

@@ -66,7 +66,10 @@ pub fn malformed_usage_row(broken: &MalformedUsage) -> ErrorReport {
 pub fn unposted_charges(rated: i64, posted: i64) -> ErrorReport {
     report(
         ERRCODE_FOREIGN_KEY_VIOLATION,
-        format!("{rated} usage rows were rated but only {posted} posted: an account lost its balance row during the statement"),
+        format!(
+            "{rated} usage {} rated but only {posted} posted: an account lost its balance row during the statement",
+            if rated == 1 { "row was" } else { "rows were" }
+        ),
     )
     .set_hint("Was an account deleted meanwhile? Every account needs its row in rating.balances.")
 }
