@@ -24,7 +24,7 @@
 
 use crate::catalog;
 use crate::deformed::Deformed;
-use crate::direct_posting::{self, streamed::Outcome};
+use crate::direct_posting::{self, streamed::Outcome, EntrySource};
 use crate::errors::{raise, report_internal, unposted_charges};
 use crate::plans::{
     kept, kept_for_rows, INT8, INT8_ARRAY, NUMERIC, NUMERIC_ARRAY, TEXT, TEXT_ARRAY, TIMESTAMPTZ,
@@ -34,7 +34,7 @@ use crate::settings::with_local_settings;
 use crate::transition::{
     for_each_row, has_at_most, register_transition_tables, row_count, rust_or_plpgsql_trigger,
 };
-use crate::usage_columns::{self, column, required, UsageColumns};
+use crate::usage_columns::{self, column, UsageColumns};
 use pgrx::datum::{DatumWithOid, IntoDatum};
 use pgrx::prelude::*;
 use pgrx::spi::SpiResult;
@@ -140,16 +140,22 @@ pub fn is_rated(row: &Deformed<'_>, at: &UsageColumns) -> bool {
         .is_none_or(|status| column::<&str>(row, status) == Some("rated"))
 }
 
+/// The row's charge, copied out of the row to be held past it.
 fn read_charge(row: &Deformed<'_>, at: &UsageColumns) -> Charge {
+    let entry = EntrySource::read(row, at);
+    let numeric = |datum| {
+        unsafe { AnyNumeric::from_datum(datum, false) }
+            .unwrap_or_else(|| unreachable!("a non-null numeric"))
+    };
     Charge {
-        account_id: required(row, at.account_id, "account_id"),
-        usage_id: required(row, at.usage_id, "usage_id"),
-        charge: required(row, at.charge, "charge"),
-        currency: required(row, at.currency, "currency"),
-        service: required(row, at.service, "service"),
-        destination: column(row, at.destination),
-        quantity: required(row, at.quantity, "quantity"),
-        occurred_at: required(row, at.occurred_at, "occurred_at"),
+        account_id: entry.account_id,
+        usage_id: entry.usage_id,
+        charge: numeric(entry.charge),
+        currency: entry.currency.to_owned(),
+        service: entry.service.to_owned(),
+        destination: entry.destination.map(str::to_owned),
+        quantity: numeric(entry.quantity),
+        occurred_at: entry.occurred_at,
     }
 }
 

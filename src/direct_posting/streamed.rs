@@ -14,12 +14,11 @@ use super::{entry_amount, numeric, EntrySource, Tables};
 use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
 use crate::index_scan::KeyLookup;
-use crate::numeric::{numeric_datum, NumericAsDecimal, NumericDatum};
+use crate::numeric::{numeric_datum, NumericAsDecimal};
 use crate::posting::{has_no_spending_floor, is_rated};
 use crate::table_access::{fetch_locked, Inserter};
 use crate::transition::for_each_row;
 use crate::usage_columns::{self, column, required, UsageColumns};
-use pgrx::datum::TimestampWithTimeZone;
 use pgrx::pg_sys::{self, Datum, ItemPointerData};
 use pgrx::PgMemoryContexts;
 use rust_decimal::Decimal;
@@ -101,7 +100,7 @@ pub fn post(data: &pg_sys::TriggerData) -> Outcome {
         if is_rated(row, &at) {
             unsafe {
                 per_row.switch_to(|_| {
-                    let charge = entry_source(row, &at);
+                    let charge = EntrySource::read(row, &at);
                     let account = account_of(&mut accounts, charge.account_id);
                     account.numbered += 1;
                     let amount = entry_amount(&charge, account.numbered).unwrap_or_else(|| {
@@ -205,20 +204,6 @@ fn lock(
         numbered: locked.last_entry_no,
         last_entry_no: locked.last_entry_no.checked_add(sum.entries)?,
     })
-}
-
-/// What the row's entry is made of, read where it lies in the row.
-fn entry_source<'r>(row: &'r Deformed<'_>, at: &UsageColumns) -> EntrySource<'r> {
-    EntrySource {
-        account_id: required(row, at.account_id, "account_id"),
-        usage_id: required(row, at.usage_id, "usage_id"),
-        charge: required::<NumericDatum>(row, at.charge, "charge").0,
-        quantity: required::<NumericDatum>(row, at.quantity, "quantity").0,
-        currency: required(row, at.currency, "currency"),
-        service: required(row, at.service, "service"),
-        destination: column(row, at.destination),
-        occurred_at: required::<TimestampWithTimeZone>(row, at.occurred_at, "occurred_at").into(),
-    }
 }
 
 fn account_of(accounts: &mut [Account], account_id: i64) -> &mut Account {
