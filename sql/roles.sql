@@ -17,13 +17,14 @@ DO $$
 DECLARE
     role_name text;
 BEGIN
+    -- CREATE EXTENSION in another database may be creating them now: wait
+    -- for it. Taking the lock also takes in the catalog changes committed
+    -- meanwhile, so that the COMMENTs below find a role created there even
+    -- if this transaction had looked it up before.
+    LOCK TABLE pg_catalog.pg_authid IN SHARE ROW EXCLUSIVE MODE;
     FOREACH role_name IN ARRAY ARRAY['rating_admin', 'rating_writer', 'rating_reader'] LOOP
         IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = role_name) THEN
-            BEGIN
-                EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;  -- created meanwhile by CREATE EXTENSION in another database
-            END;
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', role_name);
         END IF;
     END LOOP;
 END
