@@ -441,6 +441,7 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
 
     // Transactions of one level, with no change between them, share the cache
     // and still see the next change.
+    let compiled = tariffs_compiled(&mut fresh);
     for _ in 0..3 {
         fresh
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -448,6 +449,7 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
         assert_eq!(sms_charge(&mut fresh), "0.08");
         fresh.batch_execute("COMMIT").unwrap();
     }
+    assert_eq!(tariffs_compiled(&mut fresh), compiled);
     reprice(&mut admin, "0.06");
     fresh
         .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -459,6 +461,52 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
         balance_cents(&mut app, 3001),
         -(5 * 3 + 7 * 2 + 7 + 8 * 4 + 6)
     );
+    assert_books_balance(&mut app);
+}
+
+/// How many tariffs the session has compiled so far.
+fn tariffs_compiled(client: &mut Client) -> i64 {
+    count(
+        client,
+        "SELECT loads FROM rating.session_cache() WHERE cache = 'tariffs'",
+    )
+}
+
+#[test]
+#[ignore = "needs a server: scripts/test.sh"]
+fn a_transaction_on_an_imported_older_snapshot_leaves_no_stale_cache() {
+    let database = TestDatabase::create("client_imported_snapshot");
+    let mut admin = database.connect();
+    let mut exporter = database.connect();
+    exporter
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    let snapshot = text(&mut exporter, "SELECT pg_export_snapshot()");
+    admin
+        .batch_execute("UPDATE rating.rates SET price = 0.07 WHERE rate_id = 2003")
+        .unwrap();
+
+    // A session that has taken the change in, and cached no tariff yet,
+    // imports the snapshot from before it: it prices by that snapshot ...
+    let mut app = database.connect();
+    assert_eq!(tariffs_compiled(&mut app), 0);
+    app.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{snapshot}'"
+    ))
+    .unwrap();
+    assert_eq!(sms_charge(&mut app), "0.05");
+    app.batch_execute("COMMIT").unwrap();
+    exporter.batch_execute("COMMIT").unwrap();
+
+    // ... and compiles the tariff again for its next transactions, of
+    // either level, which price by what is committed.
+    assert_eq!(sms_charge(&mut app), "0.07");
+    app.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        .unwrap();
+    assert_eq!(sms_charge(&mut app), "0.07");
+    app.batch_execute("COMMIT").unwrap();
+    assert_eq!(tariffs_compiled(&mut app), 2);
+    assert_eq!(balance_cents(&mut app, 3001), -(5 + 7 + 7));
     assert_books_balance(&mut app);
 }
 

@@ -30,7 +30,16 @@ thread_local! {
     static REGISTERED: Cell<bool> = const { Cell::new(false) };
     static RELCACHE_EPOCH: Cell<u64> = const { Cell::new(0) };
     static ROLES_EPOCH: Cell<u64> = const { Cell::new(0) };
-    static GENERATIONS_AT_LAST_XACT_END: Cell<Option<Generations>> = const { Cell::new(None) };
+    static AT_LAST_XACT_END: Cell<Option<XactEnd>> = const { Cell::new(None) };
+}
+
+/// What this backend knew when its last transaction ended.
+#[derive(Clone, Copy)]
+struct XactEnd {
+    generations: Generations,
+    /// The newest transaction then completed (committed or aborted) in any
+    /// backend: a snapshot taken since shows it, and an older one may not.
+    latest_completed: pg_sys::TransactionId,
 }
 
 /// How many invalidations of each kind this backend has taken in.
@@ -62,18 +71,43 @@ pub enum Keep {
 
 /// How long a load made at `generations` may stay cached. In READ COMMITTED
 /// every load takes a new snapshot: nothing committed before it is missed.
-/// A transaction snapshot was taken after the previous transaction ended, so
-/// it misses no change if no invalidation arrived since; otherwise what it
-/// shows may be older than the invalidation, and is kept for this
-/// transaction only.
+/// A transaction snapshot taken after the previous transaction ended misses
+/// no change if no invalidation arrived since; otherwise what it shows may
+/// be older than the invalidation, and is kept for this transaction only.
+/// So is what an older snapshot shows: one imported with SET TRANSACTION
+/// SNAPSHOT may predate changes whose invalidations were taken in before.
 pub fn keep_for(generations: Generations) -> Keep {
     let uses_transaction_snapshot =
         unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32;
-    if !uses_transaction_snapshot || GENERATIONS_AT_LAST_XACT_END.get() == Some(generations) {
+    let fresh = || {
+        AT_LAST_XACT_END.get().is_some_and(|end| {
+            end.generations == generations && snapshot_shows(end.latest_completed)
+        })
+    };
+    if !uses_transaction_snapshot || fresh() {
         Keep::ForSession
     } else {
         Keep::ForTransaction(current_transaction())
     }
+}
+
+/// Whether the transaction's snapshot shows transaction `xid` as completed:
+/// its xmax (the oldest it shows as not yet begun) follows `xid`. A snapshot
+/// taken anew has for xmax the newest completed transaction's successor.
+fn snapshot_shows(xid: pg_sys::TransactionId) -> bool {
+    let xmax = unsafe { (*pg_sys::GetTransactionSnapshot()).xmax };
+    unsafe { pg_sys::TransactionIdPrecedes(xid, xmax) }
+}
+
+/// The newest transaction completed in any backend. Read without the lock
+/// that guards it: an aligned 8-byte read is whole, and at transaction end,
+/// when it is read, this backend's own completion is already published.
+fn latest_completed_xid() -> pg_sys::TransactionId {
+    let latest = unsafe {
+        std::ptr::read_volatile(&raw const (*pg_sys::ShmemVariableCache).latestCompletedXid)
+    };
+    // The 32-bit xid of the full one, as snapshots carry it.
+    pg_sys::TransactionId::from(latest.value as u32)
 }
 
 pub fn current_transaction() -> pg_sys::LocalTransactionId {
@@ -184,7 +218,10 @@ unsafe extern "C-unwind" fn on_transaction_event(
             | XACT_EVENT_PARALLEL_COMMIT
             | XACT_EVENT_PARALLEL_ABORT
     ) {
-        GENERATIONS_AT_LAST_XACT_END.set(Some(GENERATIONS.get()));
+        AT_LAST_XACT_END.set(Some(XactEnd {
+            generations: GENERATIONS.get(),
+            latest_completed: latest_completed_xid(),
+        }));
     }
 }
 
