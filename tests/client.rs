@@ -306,6 +306,26 @@ fn sms_charge(client: &mut Client) -> String {
         .get(0)
 }
 
+/// How many entries of `cache` (tariffs, accounts) the session has loaded
+/// so far.
+fn loads(client: &mut Client, cache: &str) -> i64 {
+    count(
+        client,
+        &format!("SELECT loads FROM rating.session_cache() WHERE cache = '{cache}'"),
+    )
+}
+
+/// Inserts one SMS as [`sms_charge`] does, in a transaction of its own at
+/// `isolation`.
+fn sms_charge_in(client: &mut Client, isolation: &str) -> String {
+    client
+        .batch_execute(&format!("BEGIN ISOLATION LEVEL {isolation}"))
+        .unwrap();
+    let charge = sms_charge(client);
+    client.batch_execute("COMMIT").unwrap();
+    charge
+}
+
 #[test]
 #[ignore = "needs a server: scripts/test.sh"]
 fn a_committed_tariff_change_is_used_by_every_session_and_an_open_one_by_none() {
@@ -359,12 +379,6 @@ fn an_account_change_committed_elsewhere_is_used_at_once_and_keeps_compiled_tari
              INSERT INTO rating.rates (tariff_id, service, price) VALUES (1009, 'sms', 0.11)",
         )
         .unwrap();
-    let loads = |client: &mut Client, cache: &str| {
-        count(
-            client,
-            &format!("SELECT loads FROM rating.session_cache() WHERE cache = '{cache}'"),
-        )
-    };
 
     assert_eq!(sms_charge(&mut app), "0.05");
     let tariffs = loads(&mut app, "tariffs");
@@ -420,10 +434,7 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
     app.batch_execute("COMMIT").unwrap();
     // ... nor kept for the session's later transactions, of either level.
     assert_eq!(sms_charge(&mut app), "0.07");
-    app.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
-        .unwrap();
-    assert_eq!(sms_charge(&mut app), "0.07");
-    app.batch_execute("COMMIT").unwrap();
+    assert_eq!(sms_charge_in(&mut app, "SERIALIZABLE"), "0.07");
 
     // The same when the stale load is the transaction's first sight of the tariff.
     let mut fresh = database.connect();
@@ -433,43 +444,23 @@ fn a_repeatable_read_transaction_prices_by_its_snapshot_and_leaves_no_stale_cach
     reprice(&mut admin, "0.08");
     assert_eq!(sms_charge(&mut fresh), "0.07");
     fresh.batch_execute("COMMIT").unwrap();
-    fresh
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .unwrap();
-    assert_eq!(sms_charge(&mut fresh), "0.08");
-    fresh.batch_execute("COMMIT").unwrap();
+    assert_eq!(sms_charge_in(&mut fresh, "REPEATABLE READ"), "0.08");
 
     // Transactions of one level, with no change between them, share the cache
     // and still see the next change.
-    let compiled = tariffs_compiled(&mut fresh);
+    let compiled = loads(&mut fresh, "tariffs");
     for _ in 0..3 {
-        fresh
-            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-            .unwrap();
-        assert_eq!(sms_charge(&mut fresh), "0.08");
-        fresh.batch_execute("COMMIT").unwrap();
+        assert_eq!(sms_charge_in(&mut fresh, "REPEATABLE READ"), "0.08");
     }
-    assert_eq!(tariffs_compiled(&mut fresh), compiled);
+    assert_eq!(loads(&mut fresh, "tariffs"), compiled);
     reprice(&mut admin, "0.06");
-    fresh
-        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .unwrap();
-    assert_eq!(sms_charge(&mut fresh), "0.06");
-    fresh.batch_execute("COMMIT").unwrap();
+    assert_eq!(sms_charge_in(&mut fresh, "REPEATABLE READ"), "0.06");
 
     assert_eq!(
         balance_cents(&mut app, 3001),
         -(5 * 3 + 7 * 2 + 7 + 8 * 4 + 6)
     );
     assert_books_balance(&mut app);
-}
-
-/// How many tariffs the session has compiled so far.
-fn tariffs_compiled(client: &mut Client) -> i64 {
-    count(
-        client,
-        "SELECT loads FROM rating.session_cache() WHERE cache = 'tariffs'",
-    )
 }
 
 #[test]
@@ -489,7 +480,7 @@ fn a_transaction_on_an_imported_older_snapshot_leaves_no_stale_cache() {
     // A session that has taken the change in, and cached no tariff yet,
     // imports the snapshot from before it: it prices by that snapshot ...
     let mut app = database.connect();
-    assert_eq!(tariffs_compiled(&mut app), 0);
+    assert_eq!(loads(&mut app, "tariffs"), 0);
     app.batch_execute(&format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT '{snapshot}'"
     ))
@@ -501,11 +492,8 @@ fn a_transaction_on_an_imported_older_snapshot_leaves_no_stale_cache() {
     // ... and compiles the tariff again for its next transactions, of
     // either level, which price by what is committed.
     assert_eq!(sms_charge(&mut app), "0.07");
-    app.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
-        .unwrap();
-    assert_eq!(sms_charge(&mut app), "0.07");
-    app.batch_execute("COMMIT").unwrap();
-    assert_eq!(tariffs_compiled(&mut app), 2);
+    assert_eq!(sms_charge_in(&mut app, "REPEATABLE READ"), "0.07");
+    assert_eq!(loads(&mut app, "tariffs"), 2);
     assert_eq!(balance_cents(&mut app, 3001), -(5 + 7 + 7));
     assert_books_balance(&mut app);
 }
