@@ -90,6 +90,29 @@ fn alerts_are_raised_when_the_thresholds_index_is_not_found_by_name() {
 }
 
 #[pg_test]
+fn alerts_are_raised_when_the_thresholds_table_was_made_partitioned_by_hand() {
+    fixture();
+    // A partitioned table has no pages and no index of its own to read:
+    // the set-based function decides, on every posting path.
+    run("ALTER EXTENSION pg_rating DROP TABLE rating.alert_thresholds");
+    run("DROP TABLE rating.alert_thresholds");
+    run("CREATE TABLE rating.alert_thresholds (account_id bigint, threshold numeric, PRIMARY KEY (account_id, threshold))
+         PARTITION BY RANGE (account_id)");
+    run("CREATE TABLE rating.alert_thresholds_all PARTITION OF rating.alert_thresholds DEFAULT");
+    run("INSERT INTO rating.alert_thresholds VALUES (3001, -0.01), (3001, -0.10), (3001, -1.00)");
+    run(&one_sms_now(3001));
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         VALUES (3001, 'sms', 1, now()), (3002, 'sms', 1, now()), (3001, 'sms', 1, now())");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at)
+         SELECT 3001 + g % 2, 'sms', 1, now() FROM generate_series(1, 2000) g");
+    assert_eq!(
+        text("SELECT string_agg(concat_ws(':', threshold, balance_after), ',' ORDER BY alert_id) FROM rating.alerts"),
+        "-0.01:-0.05,-0.10:-0.15,-1.00:-50.15"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
 fn alerts_are_raised_however_many_balances_a_statement_moves() {
     fixture();
     run("INSERT INTO rating.accounts (account_id, name, currency) SELECT 5000 + g, 'watched ' || g, 'EUR' FROM generate_series(1, 20) g");

@@ -116,7 +116,8 @@ fn thresholds_of(
 /// created or truncated, or VACUUM cut them off, which it does only to rows
 /// no snapshot sees): then no account is probed. Most installations set no
 /// thresholds; probing cost a single-row INSERT about 10,000 instructions
-/// and a spread batch about 1,600 per row.
+/// and a spread batch about 1,600 per row. (The table is a plain one: its
+/// index was found as a plain index, which a partitioned table has none of.)
 fn has_no_pages(thresholds: &Opened) -> bool {
     let pages = unsafe {
         pg_sys::RelationGetNumberOfBlocksInFork(

@@ -26,9 +26,13 @@ pub fn rating_relation(name: &CStr) -> Option<Oid> {
 }
 
 /// An index of schema rating that may be read: one left invalid by a failed
-/// CREATE INDEX CONCURRENTLY may lack rows.
+/// CREATE INDEX CONCURRENTLY may lack rows, and a partitioned table's index
+/// (of a table made partitioned by hand) has none of its own to scan.
 pub fn valid_index(name: &CStr) -> Option<Oid> {
-    rating_relation(name).filter(|&oid| unsafe { pg_sys::get_index_isvalid(oid) })
+    rating_relation(name).filter(|&oid| unsafe {
+        pg_sys::get_rel_relkind(oid) as u8 == pg_sys::RELKIND_INDEX
+            && pg_sys::get_index_isvalid(oid)
+    })
 }
 
 /// The number of `relation`'s column `name`, if it has one.
