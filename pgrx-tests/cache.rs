@@ -81,6 +81,11 @@ fn an_account_reads_the_same_through_either_index_or_a_query() {
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
     run("DROP INDEX rating.subscriptions_by_account");
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
+    // ... also when an index of a kind that cannot be read by key was made
+    // under the btree's name ...
+    run("CREATE INDEX subscriptions_by_account ON rating.subscriptions USING brin (account_id)");
+    assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);
+    run("DROP INDEX rating.subscriptions_by_account");
     // ... and, with no index found by its name, the SPI query.
     run("ALTER INDEX rating.subscriptions_no_overlap RENAME TO renamed_by_hand");
     assert_eq!(charges_of_an_account_met_for_the_first_time(), expected);

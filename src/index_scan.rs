@@ -25,14 +25,37 @@ pub fn rating_relation(name: &CStr) -> Option<Oid> {
     found(unsafe { pg_sys::get_relname_relid(name.as_ptr(), namespace) })
 }
 
-/// An index of schema rating that may be read: one left invalid by a failed
-/// CREATE INDEX CONCURRENTLY may lack rows, and a partitioned table's index
-/// (of a table made partitioned by hand) has none of its own to scan.
+/// An index of schema rating that may be read by key: a btree, or the GiST
+/// index an exclusion constraint of an older schema has (btree_gist's
+/// equality has btree's strategy number). One left invalid by a failed
+/// CREATE INDEX CONCURRENTLY may lack rows; a partitioned table's index (of
+/// a table made partitioned by hand) has none of its own to scan; another
+/// kind of index made by hand under the name may not return rows by key.
 pub fn valid_index(name: &CStr) -> Option<Oid> {
-    rating_relation(name).filter(|&oid| unsafe {
-        pg_sys::get_rel_relkind(oid) as u8 == pg_sys::RELKIND_INDEX
-            && pg_sys::get_index_isvalid(oid)
+    rating_relation(name).filter(|&oid| {
+        let readable = matches!(
+            plain_index_method(oid),
+            Some(pg_sys::BTREE_AM_OID | pg_sys::GIST_AM_OID)
+        );
+        readable && unsafe { pg_sys::get_index_isvalid(oid) }
     })
+}
+
+/// The access method of `oid` if it is an index of a plain table.
+fn plain_index_method(oid: Oid) -> Option<Oid> {
+    unsafe {
+        let tuple = pg_sys::SearchSysCache1(
+            pg_sys::SysCacheIdentifier::RELOID as i32,
+            pg_sys::Datum::from(oid),
+        );
+        if tuple.is_null() {
+            return None;
+        }
+        let class = &*pg_sys::heap_tuple_get_struct::<pg_sys::FormData_pg_class>(tuple);
+        let method = (class.relkind as u8 == pg_sys::RELKIND_INDEX).then_some(class.relam);
+        pg_sys::ReleaseSysCache(tuple);
+        method
+    }
 }
 
 /// The number of `relation`'s column `name`, if it has one.
