@@ -42,8 +42,8 @@ fn resolve() -> Option<Layout> {
         thresholds,
         // The primary key, (account_id, threshold).
         by_account: valid_index(c"alert_thresholds_pkey")?,
-        account_id: column(thresholds, c"account_id")?,
-        threshold: column(thresholds, c"threshold")?,
+        account_id: column(thresholds, c"account_id", pg_sys::INT8OID)?,
+        threshold: column(thresholds, c"threshold", pg_sys::NUMERICOID)?,
     })
 }
 

@@ -58,10 +58,12 @@ fn plain_index_method(oid: Oid) -> Option<Oid> {
     }
 }
 
-/// The number of `relation`'s column `name`, if it has one.
-pub fn column(relation: Oid, name: &CStr) -> Option<AttrNumber> {
+/// The number of `relation`'s column `name`, if it has one of type
+/// `type_oid`: a column whose type was changed by hand is read or written
+/// with SQL, which converts, never as a datum of another type.
+pub fn column(relation: Oid, name: &CStr, type_oid: Oid) -> Option<AttrNumber> {
     let attnum = unsafe { pg_sys::get_attnum(relation, name.as_ptr()) };
-    (attnum > 0).then_some(attnum)
+    (attnum > 0 && unsafe { pg_sys::get_atttype(relation, attnum) } == type_oid).then_some(attnum)
 }
 
 /// What was resolved by name (`None`: not found), with the relation cache

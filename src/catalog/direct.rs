@@ -50,19 +50,19 @@ fn resolve() -> Option<Layout> {
     Some(Layout {
         accounts,
         accounts_by_id: valid_index(c"accounts_pkey")?,
-        account_id: column(accounts, c"account_id")?,
-        currency: column(accounts, c"currency")?,
-        tenant_id: column(accounts, c"tenant_id"),
-        spending_floor: column(accounts, c"spending_floor")?,
+        account_id: column(accounts, c"account_id", pg_sys::INT8OID)?,
+        currency: column(accounts, c"currency", pg_sys::TEXTOID)?,
+        tenant_id: column(accounts, c"tenant_id", pg_sys::TEXTOID),
+        spending_floor: column(accounts, c"spending_floor", pg_sys::NUMERICOID)?,
         subscriptions,
         // Before 0.3.0's btree, the exclusion constraint's GiST index (which
         // leads with account_id) serves, more slowly.
         subscriptions_by_account: valid_index(c"subscriptions_by_account")
             .or_else(|| valid_index(c"subscriptions_no_overlap"))?,
-        subscriber: column(subscriptions, c"account_id")?,
-        tariff_id: column(subscriptions, c"tariff_id")?,
-        valid_from: column(subscriptions, c"valid_from")?,
-        valid_to: column(subscriptions, c"valid_to")?,
+        subscriber: column(subscriptions, c"account_id", pg_sys::INT8OID)?,
+        tariff_id: column(subscriptions, c"tariff_id", pg_sys::INT8OID)?,
+        valid_from: column(subscriptions, c"valid_from", pg_sys::TIMESTAMPTZOID)?,
+        valid_to: column(subscriptions, c"valid_to", pg_sys::TIMESTAMPTZOID)?,
     })
 }
 

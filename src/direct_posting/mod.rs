@@ -46,19 +46,19 @@ use std::ffi::CStr;
 
 /// The ledger's columns, each of which the entry fills: a column added by
 /// hand, whose default would be skipped, leaves posting to the statement.
-const LEDGER_COLUMNS: [&CStr; 12] = [
-    c"account_id",
-    c"entry_no",
-    c"kind",
-    c"amount",
-    c"currency",
-    c"usage_id",
-    c"description",
-    c"idempotency_key",
-    c"corrects_entry_no",
-    c"over_limit",
-    c"late",
-    c"posted_at",
+const LEDGER_COLUMNS: [(&CStr, Oid); 12] = [
+    (c"account_id", pg_sys::INT8OID),
+    (c"entry_no", pg_sys::INT8OID),
+    (c"kind", pg_sys::TEXTOID),
+    (c"amount", pg_sys::NUMERICOID),
+    (c"currency", pg_sys::TEXTOID),
+    (c"usage_id", pg_sys::INT8OID),
+    (c"description", pg_sys::TEXTOID),
+    (c"idempotency_key", pg_sys::TEXTOID),
+    (c"corrects_entry_no", pg_sys::INT8OID),
+    (c"over_limit", pg_sys::BOOLOID),
+    (c"late", pg_sys::BOOLOID),
+    (c"posted_at", pg_sys::TIMESTAMPTZOID),
 ];
 
 /// A ledger row's values, by column number.
@@ -96,17 +96,17 @@ fn resolve() -> Option<Layout> {
     let balances = rating_relation(c"balances")?;
     let ledger = rating_relation(c"ledger")?;
     let mut ledger_columns = [0; LEDGER_COLUMNS.len()];
-    for (at, name) in ledger_columns.iter_mut().zip(LEDGER_COLUMNS) {
-        *at = column(ledger, name)?;
+    for (at, (name, type_oid)) in ledger_columns.iter_mut().zip(LEDGER_COLUMNS) {
+        *at = column(ledger, name, type_oid)?;
     }
     Some(Layout {
         balances,
         balances_by_account: valid_index(c"balances_pkey")?,
-        balance_account: column(balances, c"account_id")?,
-        balance: column(balances, c"balance")?,
-        last_entry_no: column(balances, c"last_entry_no")?,
-        invoiced_through: column(balances, c"invoiced_through")?,
-        updated_at: column(balances, c"updated_at")?,
+        balance_account: column(balances, c"account_id", pg_sys::INT8OID)?,
+        balance: column(balances, c"balance", pg_sys::NUMERICOID)?,
+        last_entry_no: column(balances, c"last_entry_no", pg_sys::INT8OID)?,
+        invoiced_through: column(balances, c"invoiced_through", pg_sys::TIMESTAMPTZOID)?,
+        updated_at: column(balances, c"updated_at", pg_sys::TIMESTAMPTZOID)?,
         ledger,
         ledger_columns,
     })
