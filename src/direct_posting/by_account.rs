@@ -2,7 +2,6 @@
 //! account, posted account by account.
 
 use super::{entry_amount, numeric, EntrySource, LockedBalance, Tables};
-use crate::index_scan::KeyLookup;
 use crate::posting::Charge;
 use crate::table_access;
 use pgrx::pg_sys::{self, Datum};
@@ -14,20 +13,16 @@ pub fn post(accounts: &[(i64, Vec<Charge>)]) -> bool {
     let Some(tables) = Tables::open() else {
         return false;
     };
-    // Every balance is locked, in account order as the other paths lock
-    // them, and every entry numbered and checked, before anything is written.
-    let mut balances_by_account = tables.balance_lookup();
-    let mut postings = Vec::with_capacity(accounts.len());
-    for (account_id, charges) in accounts {
-        match lock_and_number(&tables, &mut balances_by_account, *account_id, charges) {
-            Some(posting) => postings.push(posting),
-            None => return false,
-        }
-    }
-    drop(balances_by_account);
-    if !Tables::none_watched(accounts.iter().map(|(account_id, _)| *account_id)) {
+    // Every balance is locked, and every entry numbered and checked, before
+    // anything is written.
+    let accounts = accounts
+        .iter()
+        .map(|(account_id, charges)| (*account_id, charges.as_slice()));
+    let Some(postings) =
+        tables.lock_unwatched(accounts, |_, charges, locked| number(locked, charges))
+    else {
         return false;
-    }
+    };
     for posting in &postings {
         let last_entry_no = posting
             .entries
@@ -52,15 +47,9 @@ struct AccountPosting<'a> {
     entries: Vec<(i64, Datum, EntrySource<'a>)>,
 }
 
-/// Locks the account's balance and numbers its charges after it; None when
-/// the balance cannot be locked as read.
-fn lock_and_number<'a>(
-    tables: &Tables,
-    balances_by_account: &mut KeyLookup<'_>,
-    account_id: i64,
-    charges: &'a [Charge],
-) -> Option<AccountPosting<'a>> {
-    let locked = tables.lock_balance(balances_by_account, account_id)?;
+/// Numbers the account's charges after its locked balance; None when an
+/// entry number or amount is out of range.
+fn number(locked: LockedBalance, charges: &[Charge]) -> Option<AccountPosting<'_>> {
     let mut entries = Vec::with_capacity(charges.len());
     let mut entry_no = locked.last_entry_no;
     let mut moved = locked.balance;

@@ -149,15 +149,34 @@ impl Tables {
         })
     }
 
-    /// Finds balance rows by account, for [`Tables::lock_balance`].
-    fn balance_lookup(&self) -> KeyLookup<'_> {
+    /// Locks each account's balance, in the order given (account order, as
+    /// every path locks them), and makes of it what `with_locked` makes;
+    /// then asks for alert thresholds, as the alert trigger would ask after
+    /// the UPDATE (a threshold committed while a lock was awaited counts).
+    /// None, before anything is written, when a balance cannot be locked as
+    /// read, `with_locked` refuses, or an account is watched.
+    fn lock_unwatched<S, T>(
+        &self,
+        accounts: impl IntoIterator<Item = (i64, S)>,
+        mut with_locked: impl FnMut(i64, S, LockedBalance) -> Option<T>,
+    ) -> Option<Vec<T>> {
         let layout = &self.layout;
-        KeyLookup::open(
+        // One scan for the statement, restarted per account.
+        let mut balances_by_account = KeyLookup::open(
             &self.balances,
             layout.balances_by_account,
             layout.balance_account,
             &self.snapshot,
-        )
+        );
+        let mut account_ids = Vec::new();
+        let mut locked = Vec::new();
+        for (account_id, source) in accounts {
+            let balance = self.lock_balance(&mut balances_by_account, account_id)?;
+            locked.push(with_locked(account_id, source, balance)?);
+            account_ids.push(account_id);
+        }
+        drop(balances_by_account);
+        (any_account_watched(account_ids) == Some(false)).then_some(locked)
     }
 
     /// The account's balance row, found by key and locked at the version an
@@ -187,13 +206,6 @@ impl Tables {
             invoiced_through: row.value(layout.invoiced_through).map(int8),
             row,
         })
-    }
-
-    /// Asked once the balances are locked, as the alert trigger would ask
-    /// after the UPDATE: a threshold committed while a lock was awaited
-    /// counts.
-    fn none_watched(accounts: impl IntoIterator<Item = i64>) -> bool {
-        any_account_watched(accounts) == Some(false)
     }
 
     /// Writes the next version of the locked balance `row`: `moved`, with

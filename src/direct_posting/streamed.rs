@@ -10,10 +10,9 @@
 //! SYSTEM VALUE); the first pass checks that each account's rows come in
 //! usage order, and leaves any other statement to the set-based one.
 
-use super::{entry_amount, numeric, EntrySource, Tables};
+use super::{entry_amount, numeric, EntrySource, LockedBalance, Tables};
 use crate::deformed::Deformed;
 use crate::errors::{raise, report_internal};
-use crate::index_scan::KeyLookup;
 use crate::numeric::{numeric_datum, NumericAsDecimal};
 use crate::posting::{has_no_spending_floor, is_rated};
 use crate::table_access::{fetch_locked, Inserter};
@@ -67,21 +66,12 @@ pub fn post(data: &pg_sys::TriggerData) -> Outcome {
     let Some(tables) = Tables::open() else {
         return Outcome::NotHere;
     };
-    // Every balance is locked, in account order as the other paths lock
-    // them, before anything is written. (Not in a context freed per account:
-    // the index scan, kept across accounts, may allocate as it goes.)
-    let mut balances_by_account = tables.balance_lookup();
-    let mut accounts = Vec::with_capacity(sums.len());
-    for (account_id, sum) in sums {
-        match lock(&tables, &mut balances_by_account, account_id, &sum) {
-            Some(account) => accounts.push(account),
-            None => return Outcome::NotHere,
-        }
-    }
-    drop(balances_by_account);
-    if !Tables::none_watched(accounts.iter().map(|account| account.account_id)) {
+    // Every balance is locked before anything is written. (Not in a context
+    // freed per account: the index scan, kept across accounts, may allocate
+    // as it goes.)
+    let Some(mut accounts) = tables.lock_unwatched(sums, lock) else {
         return Outcome::NotHere;
-    }
+    };
     // Freed after each account and each row.
     let mut per_row = PgMemoryContexts::new("pg_rating posting");
     for account in &accounts {
@@ -183,15 +173,9 @@ fn add_row(
     Ok(())
 }
 
-/// Locks the account's balance and moves it by the account's total; None
-/// when it cannot be locked as read.
-fn lock(
-    tables: &Tables,
-    balances_by_account: &mut KeyLookup<'_>,
-    account_id: i64,
-    sum: &Sum,
-) -> Option<Account> {
-    let locked = tables.lock_balance(balances_by_account, account_id)?;
+/// The account's balance, locked, moved by the account's total; None when
+/// the total or the entry numbers are out of range.
+fn lock(account_id: i64, sum: Sum, locked: LockedBalance) -> Option<Account> {
     let moved = numeric(
         pg_sys::numeric_sub,
         &[locked.balance, numeric_datum(sum.total)],
