@@ -9,8 +9,14 @@ as_postgres() {
     if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -n -u postgres "$@"; fi
 }
 postmaster=$(as_postgres head -n 1 "$data/postmaster.pid")
+# Stopped, the postmaster forks no child after the list is taken.
+as_postgres kill -STOP "$postmaster"
 children=$(pgrep -P "$postmaster" || true)
-as_postgres kill -KILL "$postmaster" $children
+as_postgres kill -KILL "$postmaster"
+# A backend whose session just ended may be gone before its SIGKILL.
+for pid in $children; do
+    as_postgres kill -KILL "$pid" 2>/dev/null || [ ! -e "/proc/$pid" ]
+done
 # Wait until they are gone: /proc, since kill -0 on another user's process
 # fails at once (EPERM) when this runs as a user with sudo.
 for pid in $postmaster $children; do
