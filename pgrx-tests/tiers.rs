@@ -35,6 +35,8 @@ fn graduated_rows_add_up_to_the_formula_on_the_periods_total() {
     );
     // A quote is the next row's price, and leaves the count alone: 10 GB more in March at 0.07.
     assert_eq!(text("SELECT charge::text FROM rating.quote(3002, 'egress', 10, '2026-03-31 12:00+00')"), "0.70");
+    // A month with nothing counted yet starts from the first tier.
+    assert_eq!(text("SELECT charge::text FROM rating.quote(3002, 'egress', 10, '2026-05-31 12:00+00')"), "0.90");
     assert_eq!(one::<i64>("SELECT units::int8 FROM rating.usage_counters WHERE period_start = '2026-03-01'"), 1120);
     // A statement that fails takes its counting with it.
     run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
@@ -91,13 +93,18 @@ fn volume_tiers_credit_what_a_cheaper_tier_reprices() {
     assert_books_balance();
 }
 
+/// 100 national minutes a month, then 0.09 a minute (60/1) and a 0.05
+/// connect fee.
+const BUNDLE: &str = "
+    INSERT INTO rating.allowances (tariff_id, allowance, units, description) VALUES (1001, 'national minutes', 6000, '100 minutes a month');
+    INSERT INTO rating.rates (rate_id, tariff_id, service, destination_prefix, allowance, price, per_quantity,
+                              first_increment, next_increment, connect_fee) VALUES
+        (2501, 1001, 'voice', '49', 'national minutes', 0.09, 60, 60, 1, 0.05)";
+
 #[pg_test]
 fn a_bundle_is_used_up_first_and_analysts_can_see_what_is_left() {
     fixture();
-    run("INSERT INTO rating.allowances (tariff_id, allowance, units, description) VALUES (1001, 'national minutes', 6000, '100 minutes a month');
-         INSERT INTO rating.rates (rate_id, tariff_id, service, destination_prefix, allowance, price, per_quantity,
-                                   first_increment, next_increment, connect_fee) VALUES
-             (2501, 1001, 'voice', '49', 'national minutes', 0.09, 60, 60, 1, 0.05)");
+    run(BUNDLE);
     run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES
          (3002, 'voice', 3000, '2026-03-01 10:00+00', '+4930111'),
          (3002, 'voice', 2900, '2026-03-02 10:00+00', '+4940222'),
@@ -118,9 +125,6 @@ fn a_bundle_is_used_up_first_and_analysts_can_see_what_is_left() {
         text("SELECT breakdown FROM rating.usage ORDER BY usage_id LIMIT 1"),
         "rate 2501: quantity 3000 billed as 3000 (60/1 increments): 3000 from allowance \"national minutes\" (3000 left); charge 0.00 EUR"
     );
-    // authorize cannot yet grant against a bundle: refused, not guessed.
-    let refused = error_of("SELECT * FROM rating.authorize(3002, 'voice', '+4930111')");
-    assert!(refused.starts_with("0A000: authorize cannot yet grant usage of rate 2501"), "{refused}");
     // The bundle was 5000 s, not 6000: rerating March charges what it no
     // longer covers. 2900 s: 2000 free, 900 s = 1.35 + 0.05; 200 s: 0.30 + 0.05.
     run("UPDATE rating.allowances SET units = 5000");
@@ -170,4 +174,53 @@ fn tiers_and_allowances_that_cannot_price_are_refused() {
     }
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.rate_tiers"), 0);
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.rates"), 5);
+}
+
+/// 3002, its usage `rows` (account, service, quantity, occurred_at,
+/// destination) charged, made prepaid with `funds` left to spend.
+fn prepaid_after(rows: &str, funds: &str) {
+    run(&format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES {rows}"));
+    run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
+    run(&format!(
+        "SELECT rating.post_payment(3002, {funds} - balance, 'topup') FROM rating.balances WHERE account_id = 3002"
+    ));
+    assert_eq!(text("SELECT available::text FROM rating.account_balances WHERE account_id = 3002"), funds);
+}
+
+#[pg_test]
+fn authorize_grants_what_is_left_of_a_bundle_then_what_the_funds_buy() {
+    fixture();
+    run(BUNDLE);
+    prepaid_after("(3002, 'voice', 5000, '2026-03-01 10:00+00', '+4930111')", "0.50");
+    let authorize = "SELECT concat_ws(':', quantity, available, rate_id) FROM rating.authorize(3002, 'voice', '+4930111', '2026-03-10 10:00+00')";
+    // 1000 s are left free; 0.50 buys 303 s more (0.05 + 0.4545 -> 0.50).
+    assert_eq!(text(authorize), "1303:0.50:2501");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES (3002, 'voice', 1303, '2026-03-10 10:00+00', '+4930111')");
+    assert_eq!(text("SELECT charge::text FROM rating.usage ORDER BY usage_id DESC LIMIT 1"), "0.50");
+    // Nothing left of either: the first minute would cost 0.14.
+    assert_eq!(text(authorize), "0:0.00:2501");
+    // April's minutes are all there again, and the funds buy nothing beyond.
+    assert_eq!(
+        text("SELECT quantity::text FROM rating.authorize(3002, 'voice', '+4930111', '2026-04-01 10:00+00')"),
+        "6000"
+    );
+    assert_books_balance();
+}
+
+#[pg_test]
+fn authorize_on_tiers_prices_the_grant_on_top_of_the_periods_units() {
+    fixture();
+    run(EGRESS);
+    prepaid_after("(3002, 'egress', 90, '2026-03-01 10:00+00', NULL)", "2.00");
+    // F(90) = 8.10: 2.00 buys 10 GB at 0.09 and 12 at 0.085 (F(112) = 10.02);
+    // a 23rd would make F(113) = 10.11, 2.01.
+    assert_eq!(
+        text("SELECT quantity::text FROM rating.authorize(3002, 'egress', NULL, '2026-03-20 10:00+00')"),
+        "22"
+    );
+    let quote = |gb: i32| text(&format!("SELECT charge::text FROM rating.quote(3002, 'egress', {gb}, '2026-03-20 10:00+00')"));
+    assert_eq!((quote(22).as_str(), quote(23).as_str()), ("1.92", "2.01"));
+    // Reading the count locks nothing and counts nothing.
+    assert_eq!(one::<i64>("SELECT units::int8 FROM rating.usage_counters WHERE account_id = 3002"), 90);
+    assert_books_balance();
 }

@@ -131,11 +131,6 @@ impl From<UsageError> for ErrorReport {
                 format!("usage currency \"{}\" does not match account {account_id}'s currency \"{account_currency}\"", shown(&given)),
             )
             .set_hint("Leave usage.currency NULL: rating fills it in."),
-            UsageError::CountedRate { account_id, rate_id } => report(
-                ERRCODE_FEATURE_NOT_SUPPORTED,
-                format!("authorize cannot yet grant usage of rate {rate_id} (account {account_id}), which counts units per billing period (tiers or an allowance)"),
-            )
-            .set_hint("Quote the event with rating.quote(), or reserve an amount with rating.reserve()."),
             UsageError::TariffCurrency { account_id, tariff_id, account_currency, tariff_currency } => report(
                 ERRCODE_CHECK_VIOLATION,
                 format!(

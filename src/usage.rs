@@ -65,11 +65,6 @@ pub enum UsageError {
         account_currency: String,
         given: String,
     },
-    /// authorize() for a rate that counts units per period (tiers, allowance).
-    CountedRate {
-        account_id: i64,
-        rate_id: i64,
-    },
     TariffCurrency {
         account_id: i64,
         tariff_id: i64,
@@ -111,7 +106,6 @@ impl UsageError {
             | UsageError::Prerated
             | UsageError::Quantity(_)
             | UsageError::NotFiniteTime(_)
-            | UsageError::CountedRate { .. }
             | UsageError::CurrencyMismatch { .. } => false,
         }
     }
@@ -215,22 +209,15 @@ pub fn affordable(
         quantity: Decimal::ZERO,
         occurred_at: Timestamp(pg_sys::TimestampTz::from(occurred_at)),
     };
-    let rate = tariff
-        .select_rate(&event)
+    let (quantity, rate_id) = tariff
+        .affordable(&event, budget, |counted| {
+            counters::units_before(account_id, counted, Counting::Peek)
+        })
         .map_err(|error| UsageError::Rating {
             account_id,
             tariff_id: tariff.tariff_id,
             occurred_at,
             error,
         })?;
-    if rate.counter().is_some() {
-        return Err(UsageError::CountedRate {
-            account_id,
-            rate_id: rate.rate_id,
-        });
-    }
-    let quantity = rate
-        .terms
-        .affordable_quantity(budget, &tariff.currency, tariff.rounding);
-    Ok((quantity, rate.rate_id, currency))
+    Ok((quantity, rate_id, currency))
 }

@@ -510,6 +510,56 @@ impl RateTerms {
         currency: &Currency,
         rounding: RoundingMode,
     ) -> Decimal {
+        self.largest_grant(budget, &[], |billed| {
+            self.charge_for_billed(billed, currency, rounding)
+        })
+    }
+
+    /// [`RateTerms::affordable_quantity`] for a rate that counts units per
+    /// period (tiers or an allowance), `before` of them counted already:
+    /// what is left of an allowance is free, and tiers price the difference
+    /// the units make to the period, as an insert would charge them now.
+    ///
+    /// A session may stop anywhere within what it was granted, so every
+    /// shorter billed quantity fits the budget too. Volume tiers can make
+    /// more units cost less than fewer (the period's total reaches a cheaper
+    /// tier); the grant then stops before the first increment that does not
+    /// fit, even where a longer use would fit again.
+    pub fn affordable_counted(
+        &self,
+        before: Decimal,
+        budget: Decimal,
+        currency: &Currency,
+        rounding: RoundingMode,
+    ) -> Decimal {
+        // Within a volume tier the charge grows with the units; it may fall
+        // only where the period's total leaves a tier.
+        let tier_ends: Vec<Decimal> = match self.model {
+            PricingModel::Volume => self
+                .tiers
+                .iter()
+                .filter_map(|tier| tier.to?.checked_sub(before))
+                .collect(),
+            _ => Vec::new(),
+        };
+        self.largest_grant(budget, &tier_ends, |billed| {
+            self.price_counted(0, None, billed, before, currency, rounding)
+                .ok()
+                .map(|priced| priced.charge)
+        })
+    }
+
+    /// The largest billed quantity of the increments' grid, at most
+    /// [`MAX_QUANTITY`], that `charge` and the charge of every smaller one
+    /// keep within `budget`; 0 if the first increment does not fit.
+    /// `charge` (`None`: out of range) must not fall between two
+    /// consecutive `ends`, the billed quantities after which it may.
+    fn largest_grant(
+        &self,
+        budget: Decimal,
+        ends: &[Decimal],
+        charge: impl Fn(Decimal) -> Option<Decimal>,
+    ) -> Decimal {
         let (first, next) = self.increments();
         let billed_after = |steps: Decimal| {
             let billed = steps.checked_mul(next)?.checked_add(first)?;
@@ -517,25 +567,62 @@ impl RateTerms {
         };
         let fits = |steps: Decimal| {
             billed_after(steps)
-                .and_then(|billed| self.charge_for_billed(billed, currency, rounding))
+                .and_then(&charge)
                 .is_some_and(|charge| charge <= budget)
         };
-        if !fits(Decimal::ZERO) {
+        let mut last = Decimal::MAX.floor();
+        if let Some(most) = (MAX_QUANTITY - first).checked_div(next) {
+            last = last.min(most.floor());
+        }
+        // The last step at or below each end, where the charge may fall.
+        let last_step_within = |end: Decimal| {
+            let mut steps = end.checked_sub(first)?.checked_div(next)?.floor();
+            // A rounded quotient can land one step off: put it back.
+            while billed_after(steps).is_some_and(|billed| billed > end) {
+                steps -= Decimal::ONE;
+            }
+            while billed_after(steps + Decimal::ONE).is_some_and(|billed| billed <= end) {
+                steps += Decimal::ONE;
+            }
+            Some(steps)
+        };
+        let mut stretches: Vec<Decimal> = ends
+            .iter()
+            .filter_map(|&end| last_step_within(end))
+            .filter(|steps| *steps >= Decimal::ZERO && *steps < last)
+            .collect();
+        stretches.sort();
+        stretches.dedup();
+        stretches.push(last);
+
+        let mut low = Decimal::ZERO;
+        if !fits(low) {
             return Decimal::ZERO;
         }
-        let (mut low, mut high) = (Decimal::ZERO, Decimal::MAX.floor());
-        if let Some(most) = (MAX_QUANTITY - first).checked_div(next) {
-            high = high.min(most.floor());
-        }
-        while low < high {
-            let middle = low + ((high - low) / Decimal::TWO).ceil();
-            if fits(middle) {
-                low = middle;
-            } else {
-                high = middle - Decimal::ONE;
+        for high in stretches {
+            // fits(low) holds here, and the charge does not fall up to high.
+            if fits(high) {
+                if high == last {
+                    break;
+                }
+                low = high + Decimal::ONE;
+                if !fits(low) {
+                    return billed_after(high).unwrap_or(Decimal::ZERO);
+                }
+                continue;
             }
+            let mut high = high - Decimal::ONE;
+            while low < high {
+                let middle = low + ((high - low) / Decimal::TWO).ceil();
+                if fits(middle) {
+                    low = middle;
+                } else {
+                    high = middle - Decimal::ONE;
+                }
+            }
+            return billed_after(low).unwrap_or(Decimal::ZERO);
         }
-        billed_after(low).unwrap_or(Decimal::ZERO)
+        billed_after(last).unwrap_or(Decimal::ZERO)
     }
 
     /// What was used and what it costs before fees, minimum and cap.
@@ -999,6 +1086,50 @@ mod tests {
             free.breakdown,
             "rate 1: quantity 10 billed as 60 (60/1 increments): 60 from allowance \"100 minutes\" (5940 left); charge 0.00 EUR"
         );
+    }
+
+    #[test]
+    fn a_grant_on_a_counting_rate_starts_where_the_period_stands() {
+        use crate::engine::tiers::tests::{egress, tier};
+        let grant = |t: &RateTerms, before: &str, budget: &str| {
+            t.affordable_counted(d(before), d(budget), &eur(), RoundingMode::HalfUp)
+                .to_string()
+        };
+        // 90 GB counted: 2.00 buys 10 GB at 0.09 and 12 at 0.085, F(112) =
+        // 10.02 (1.92 on F(90) = 8.10); 13 would make F(113) = 10.11 (2.01).
+        let graduated = tiered(PricingModel::Graduated, egress());
+        assert_eq!(grant(&graduated, "90", "2.00"), "22");
+        // 0.10 a unit to 100, then 0.05 for all of them. From 0, 6.00 buys 60
+        // units: 61 cost 6.10, though 101 would cost 5.05 and 120 6.00. A
+        // session may stop at any unit, so the grant ends before 61.
+        let cliff = tiered(
+            PricingModel::Volume,
+            vec![tier("0", Some("100"), "0.10"), tier("100", None, "0.05")],
+        );
+        assert_eq!(grant(&cliff, "0", "6.00"), "60");
+        // From 95, every unit up to the cliff fits, and past it the period's
+        // amount falls to 5.05 (a credit of 4.45): 6.00 buys up to F(310) =
+        // 15.50, 215 units.
+        assert_eq!(grant(&cliff, "95", "6.00"), "215");
+        // 100 minutes included, then 0.09 a minute (60/1) and a 0.05 connect
+        // fee. With 5000 s counted, the 1000 s left are free, and 0.50 buys
+        // 303 s more (0.05 + 0.4545 = 0.50; 304 s: 0.506 -> 0.51).
+        let bundle = RateTerms {
+            connect_fee: d("0.05"),
+            allowance: Some(Allowance {
+                name: "100 minutes".into(),
+                units: d("6000"),
+            }),
+            ..terms("0.09", "60", "60", "1")
+        };
+        assert_eq!(grant(&bundle, "5000", "0.50"), "1303");
+        assert_eq!(grant(&bundle, "5000", "0"), "1000");
+        // Used up: the first increment costs 0.05 + 0.09, and 63 s still
+        // round to 0.14 (0.1445); 64 s cost 0.146 -> 0.15.
+        assert_eq!(grant(&bundle, "6000", "0.13"), "0");
+        assert_eq!(grant(&bundle, "6000", "0.14"), "63");
+        // 10 s left, but the first increment is 60 s: 50 of them are paid.
+        assert_eq!(grant(&bundle, "5990", "0"), "0");
     }
 
     #[test]

@@ -152,6 +152,83 @@ proptest! {
     }
 }
 
+/// Rates that count units per period: graduated or volume tiers (up to four,
+/// with boundaries below 300 units) or a per-unit rate with an allowance.
+fn counting_terms() -> impl Strategy<Value = RateTerms> {
+    let tiered = (
+        prop_oneof![Just(PricingModel::Graduated), Just(PricingModel::Volume)],
+        proptest::collection::btree_set(1i64..300, 0..4),
+        proptest::collection::vec(decimal(2, 3), 4),
+        positive(10, 0),
+    )
+        .prop_map(|(model, ends, prices, per_quantity)| {
+            let mut starts: Vec<Decimal> = vec![Decimal::ZERO];
+            starts.extend(ends.into_iter().map(Decimal::from));
+            let tiers = starts
+                .iter()
+                .enumerate()
+                .map(|(i, &from)| tiers::Tier {
+                    from,
+                    to: starts.get(i + 1).copied(),
+                    price: prices[i],
+                })
+                .collect();
+            RateTerms {
+                model,
+                tiers,
+                ..RateTerms::per_unit(Decimal::ZERO, per_quantity, Decimal::ONE, Decimal::ONE)
+            }
+        });
+    let bundled = (terms(), decimal(300, 0)).prop_map(|(terms, units)| RateTerms {
+        model: PricingModel::PerUnit,
+        allowance: Some(Allowance {
+            name: "bundle".into(),
+            units,
+        }),
+        ..terms
+    });
+    (
+        prop_oneof![tiered, bundled],
+        positive(20, 0),
+        positive(20, 0),
+    )
+        .prop_map(|(terms, first_increment, next_increment)| {
+            let terms = RateTerms {
+                first_increment,
+                next_increment,
+                ..terms
+            };
+            assert_eq!(terms.validate(), Ok(()));
+            terms
+        })
+}
+
+proptest! {
+    #[test]
+    fn a_grant_on_a_counting_rate_is_where_the_first_increment_too_many_begins(
+        t in counting_terms(), before in decimal(400, 0), budget in decimal(30, 2), mode in mode()
+    ) {
+        // Every increment, one after another, from the first: the grant ends
+        // before the first one whose charge is over the budget.
+        let currency = Currency { code: "XXX".into(), minor_units: 2 };
+        let charge = |billed: Decimal| {
+            t.price_counted(1, None, billed, before, &currency, mode).expect("in range").charge
+        };
+        let granted = t.affordable_counted(before, budget, &currency, mode);
+        let (first, next) = t.increments();
+        let billed_after = |steps: i64| first + next * Decimal::from(steps);
+        const LOOKED_AT: i64 = 400;
+        match (0..LOOKED_AT).find(|&steps| charge(billed_after(steps)) > budget) {
+            Some(0) => prop_assert_eq!(granted, Decimal::ZERO),
+            Some(over) => prop_assert_eq!(granted, billed_after(over - 1)),
+            None => {
+                prop_assert!(granted >= billed_after(LOOKED_AT - 1));
+                prop_assert!(charge(granted) <= budget);
+            }
+        }
+    }
+}
+
 mod split_calls {
     use super::*;
     use crate::engine::bands::tests::{berlin_peak_offpeak, utc};

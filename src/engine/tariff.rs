@@ -209,6 +209,35 @@ impl Tariff {
         self.select_in_band(event, event.occurred_at, band)
     }
 
+    /// What `budget` buys of the event's service at its moment: the largest
+    /// billed quantity a session may use, and the rate that prices it.
+    /// Where that rate counts units per period, `count` answers how many the
+    /// period holds already, and the grant is priced on top of them.
+    pub fn affordable(
+        &self,
+        event: &UsageEvent,
+        budget: Decimal,
+        count: impl FnOnce(&CounterUse) -> Decimal,
+    ) -> Result<(Decimal, i64), RatingError> {
+        let rate = self.select_rate(event)?;
+        let quantity = match rate.counter() {
+            None => rate
+                .terms
+                .affordable_quantity(budget, &self.currency, self.rounding),
+            Some((counter, included)) => {
+                let before = count(&CounterUse {
+                    counter,
+                    period: month_of(self.zone, event.occurred_at)?,
+                    included,
+                    units: Decimal::ZERO,
+                });
+                rate.terms
+                    .affordable_counted(before, budget, &self.currency, self.rounding)
+            }
+        };
+        Ok((quantity, rate.rate_id))
+    }
+
     /// [`Tariff::select_rate`] for the time band with this index.
     fn select_in_band(
         &self,
