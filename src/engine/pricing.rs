@@ -1048,17 +1048,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn an_allowance_is_used_up_before_anything_is_charged() {
-        // 100 minutes (6000 s) included; then 0.09 a minute, 60/1, 0.05 connect.
-        let bundle = RateTerms {
+    /// 100 minutes (6000 s) included; then 0.09 a minute, 60/1, 0.05 connect.
+    fn hundred_minutes() -> RateTerms {
+        RateTerms {
             connect_fee: d("0.05"),
             allowance: Some(Allowance {
                 name: "100 minutes".into(),
                 units: d("6000"),
             }),
             ..terms("0.09", "60", "60", "1")
-        };
+        }
+    }
+
+    #[test]
+    fn an_allowance_is_used_up_before_anything_is_charged() {
+        let bundle = hundred_minutes();
         // 3000 s and 2900 s free; of 200 s, 100 are free and 100 cost 0.15 + 0.05.
         assert_eq!(
             period_charges(&bundle, &["3000", "2900", "200", "30"]),
@@ -1111,17 +1115,9 @@ mod tests {
         // amount falls to 5.05 (a credit of 4.45): 6.00 buys up to F(310) =
         // 15.50, 215 units.
         assert_eq!(grant(&cliff, "95", "6.00"), "215");
-        // 100 minutes included, then 0.09 a minute (60/1) and a 0.05 connect
-        // fee. With 5000 s counted, the 1000 s left are free, and 0.50 buys
-        // 303 s more (0.05 + 0.4545 = 0.50; 304 s: 0.506 -> 0.51).
-        let bundle = RateTerms {
-            connect_fee: d("0.05"),
-            allowance: Some(Allowance {
-                name: "100 minutes".into(),
-                units: d("6000"),
-            }),
-            ..terms("0.09", "60", "60", "1")
-        };
+        // With 5000 s counted, the 1000 s left are free, and 0.50 buys 303 s
+        // more (0.05 + 0.4545 = 0.50; 304 s: 0.506 -> 0.51).
+        let bundle = hundred_minutes();
         assert_eq!(grant(&bundle, "5000", "0.50"), "1303");
         assert_eq!(grant(&bundle, "5000", "0"), "1000");
         // Used up: the first increment costs 0.05 + 0.09, and 63 s still
