@@ -35,6 +35,10 @@
 --     plans are kept for the session, and one made for a large statement (a
 --     hash of every account, JIT-compiled) made every later small statement
 --     of the session 20 times slower.
+--   * authorize grants on rates that count units per period: what is left
+--     of an allowance first, then what the funds buy on top of the period's
+--     count. The SQL of authorize and affordable_quantity is unchanged (the
+--     pricing is in the library); their comments say what they now do.
 --   * rerate takes its new prices from the new internal rating.reprice(),
 --     which replays usage counted per month (tiers, allowances) in order,
 --     a whole month at a time, and sets those months' counters; other usage
@@ -898,3 +902,7 @@ CREATE FUNCTION rating.session_cache() RETURNS TABLE (cache text, entries bigint
 REVOKE ALL ON FUNCTION rating.session_cache() FROM PUBLIC;
 COMMENT ON FUNCTION rating.session_cache() IS 'This session''s caches: for tariffs (compiled), accounts and the tenants of roles, how many entries are cached now and how many the session has loaded so far. A change to tariff data empties them all; to accounts, subscriptions or tenants, only accounts and roles'' tenants.';
 GRANT EXECUTE ON FUNCTION rating.session_cache() TO rating_reader, rating_writer, rating_admin;
+
+-- authorize and affordable_quantity now grant on tiers and allowances.
+COMMENT ON FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text) IS 'The largest quantity of a service (to a destination) whose charge for the account at occurred_at, and that of every shorter use, fits in budget, and the rate that prices it; errors as the insert of that usage would. A rate that counts units per billing period (tiers, an allowance) is priced on top of the period''s count as it stands, read without a lock. rating.authorize supplies the budget.';
+COMMENT ON FUNCTION rating.authorize(bigint, text, text, timestamptz, bigint) IS 'How much of a service the account can use now: the largest quantity (e.g. seconds of a call to destination) whose charge fits in its available funds, plus those of reservation_id if given; what is left of an allowance comes free first, and tiers are priced on the billing period''s units so far. quantity and available are NULL for an account without a limit. Posts and holds nothing: follow with rating.reserve().';

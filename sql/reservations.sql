@@ -32,7 +32,7 @@ AS $$
 $$;
 COMMENT ON FUNCTION rating.held_funds(bigint) IS 'Funds the account''s open, unexpired reservations still hold.';
 
-COMMENT ON FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text) IS 'The largest quantity of a service (to a destination) whose charge for the account at occurred_at fits in budget, and the rate that prices it; errors as the insert of that usage would. rating.authorize supplies the budget.';
+COMMENT ON FUNCTION rating.affordable_quantity(bigint, text, numeric, timestamptz, text) IS 'The largest quantity of a service (to a destination) whose charge for the account at occurred_at, and that of every shorter use, fits in budget, and the rate that prices it; errors as the insert of that usage would. A rate that counts units per billing period (tiers, an allowance) is priced on top of the period''s count as it stands, read without a lock. rating.authorize supplies the budget.';
 
 CREATE FUNCTION rating.available_funds(account_id bigint) RETURNS numeric
 LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER
@@ -73,7 +73,7 @@ BEGIN
     END IF;
 END
 $$;
-COMMENT ON FUNCTION rating.authorize(bigint, text, text, timestamptz, bigint) IS 'How much of a service the account can use now: the largest quantity (e.g. seconds of a call to destination) whose charge fits in its available funds, plus those of reservation_id if given. quantity and available are NULL for an account without a limit. Posts and holds nothing: follow with rating.reserve().';
+COMMENT ON FUNCTION rating.authorize(bigint, text, text, timestamptz, bigint) IS 'How much of a service the account can use now: the largest quantity (e.g. seconds of a call to destination) whose charge fits in its available funds, plus those of reservation_id if given; what is left of an allowance comes free first, and tiers are priced on the billing period''s units so far. quantity and available are NULL for an account without a limit. Posts and holds nothing: follow with rating.reserve().';
 
 CREATE FUNCTION rating.reserve(account_id bigint, amount numeric, idempotency_key text,
                                expires_in interval DEFAULT '15 minutes')
