@@ -176,22 +176,12 @@ fn tiers_and_allowances_that_cannot_price_are_refused() {
     assert_eq!(one::<i64>("SELECT count(*) FROM rating.rates"), 5);
 }
 
-/// 3002, its usage `rows` (account, service, quantity, occurred_at,
-/// destination) charged, made prepaid with `funds` left to spend.
-fn prepaid_after(rows: &str, funds: &str) {
-    run(&format!("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES {rows}"));
-    run("UPDATE rating.accounts SET account_type = 'prepaid' WHERE account_id = 3002");
-    run(&format!(
-        "SELECT rating.post_payment(3002, {funds} - balance, 'topup') FROM rating.balances WHERE account_id = 3002"
-    ));
-    assert_eq!(text("SELECT available::text FROM rating.account_balances WHERE account_id = 3002"), funds);
-}
-
 #[pg_test]
 fn authorize_grants_what_is_left_of_a_bundle_then_what_the_funds_buy() {
-    fixture();
+    prepaid_with("0.50");
     run(BUNDLE);
-    prepaid_after("(3002, 'voice', 5000, '2026-03-01 10:00+00', '+4930111')", "0.50");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at, destination) VALUES (3002, 'voice', 5000, '2026-03-01 10:00+00', '+4930111')");
+    assert_eq!(available(), "0.50");
     let authorize = "SELECT concat_ws(':', quantity, available, rate_id) FROM rating.authorize(3002, 'voice', '+4930111', '2026-03-10 10:00+00')";
     // 1000 s are left free; 0.50 buys 303 s more (0.05 + 0.4545 -> 0.50).
     assert_eq!(text(authorize), "1303:0.50:2501");
@@ -209,9 +199,10 @@ fn authorize_grants_what_is_left_of_a_bundle_then_what_the_funds_buy() {
 
 #[pg_test]
 fn authorize_on_tiers_prices_the_grant_on_top_of_the_periods_units() {
-    fixture();
+    prepaid_with("10.10");
     run(EGRESS);
-    prepaid_after("(3002, 'egress', 90, '2026-03-01 10:00+00', NULL)", "2.00");
+    run("INSERT INTO rating.usage (account_id, service, quantity, occurred_at) VALUES (3002, 'egress', 90, '2026-03-01 10:00+00')");
+    assert_eq!(available(), "2.00");
     // F(90) = 8.10: 2.00 buys 10 GB at 0.09 and 12 at 0.085 (F(112) = 10.02);
     // a 23rd would make F(113) = 10.11, 2.01.
     assert_eq!(
