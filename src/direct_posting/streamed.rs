@@ -69,7 +69,7 @@ pub fn post(data: &pg_sys::TriggerData) -> Outcome {
     // Every balance is locked before anything is written. (Not in a context
     // freed per account: the index scan, kept across accounts, may allocate
     // as it goes.)
-    let Some(mut accounts) = tables.lock_unwatched(sums, lock) else {
+    let Some(mut accounts) = tables.lock_unwatched(sums, moved_by_total) else {
         return Outcome::NotHere;
     };
     // Freed after each account and each row.
@@ -173,9 +173,9 @@ fn add_row(
     Ok(())
 }
 
-/// The account's balance, locked, moved by the account's total; None when
-/// the total or the entry numbers are out of range.
-fn lock(account_id: i64, sum: Sum, locked: LockedBalance) -> Option<Account> {
+/// The account, its locked balance moved by its total; None when the total
+/// or the entry numbers are out of range.
+fn moved_by_total(account_id: i64, sum: Sum, locked: LockedBalance) -> Option<Account> {
     let moved = numeric(
         pg_sys::numeric_sub,
         &[locked.balance, numeric_datum(sum.total)],
